@@ -1,0 +1,17 @@
+export { Counter, CounterChild } from './metrics/counter.js';
+export { Gauge, GaugeChild, type GaugeConfiguration } from './metrics/gauge.js';
+export { Histogram, HistogramChild, DEFAULT_BUCKETS, type HistogramConfiguration } from './metrics/histogram.js';
+export { Summary, SummaryChild, type SummaryConfiguration } from './metrics/summary.js';
+export type { LabelValue, LabelValues, MetricConfiguration } from './metrics/metric.js';
+export { MultiprocessRegistry, type MultiprocessRegistryOptions } from './registry.js';
+export { collectDirectory, type Collection, type SkippedFile } from './collector.js';
+export { markProcessDead, cleanDirectory } from './processes.js';
+export { configure, directoryFromEnvironment, type MultiprocessSettings } from './storage/defaultStore.js';
+export { FileStore, type FileStoreOptions } from './storage/fileStore.js';
+export { MemoryStore } from './storage/memoryStore.js';
+export type { SeriesStore, StoreOptions } from './storage/store.js';
+export { MetricConfigurationError, MultiprocessDirectoryError } from './errors.js';
+export { FileFormatError } from './format.js';
+export { GAUGE_MODES, type GaugeMode, type MetricType } from './fileNames.js';
+export type { MetricFamily, Sample } from './merge.js';
+export { setProblemReporter, type ProblemReporter } from './report.js';

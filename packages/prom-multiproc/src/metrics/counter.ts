@@ -1,0 +1,61 @@
+import { MetricConfigurationError } from '../errors.js';
+import type { Cell } from '../storage/cell.js';
+import { Metric, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+
+function checkIncrement(metricName: string, value: unknown): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value === Infinity) {
+    throw new MetricConfigurationError(`${metricName}: increment must be a finite number, got ${String(value)}`);
+  }
+  throw new MetricConfigurationError(`${metricName}: a counter only goes up; increment ${value} is negative (use a Gauge for values that go down)`);
+}
+
+export class CounterChild {
+  constructor(
+    private readonly cell: Cell,
+    private readonly metricName: string,
+  ) {}
+
+  inc(value = 1): void {
+    // One comparison rejects negatives, NaN and non-numbers (undefined >= 0 is false).
+    if (!(value >= 0 && value < Infinity) || typeof value !== 'number') checkIncrement(this.metricName, value);
+    const cell = this.cell;
+    cell.value += value;
+    if (!cell.dirty) cell.owner.onDirty(cell);
+  }
+
+  /** Creates the series at 0 if it does not exist; a counter is never set back. */
+  zero(): void {
+    touch(this.cell);
+  }
+}
+
+/**
+ * A value that only goes up. Stored as `<name>_total` under the name without `_total`,
+ * as Python does, so `http_requests_total` and `http_requests` are the same counter.
+ */
+export class Counter<T extends string = string> extends Metric<CounterChild, T> {
+  readonly type = 'counter' as const;
+  private readonly storedName: string;
+
+  constructor(config: MetricConfiguration<T>) {
+    super(config, []);
+    this.storedName = this.name.endsWith('_total') ? this.name.slice(0, -6) : this.name;
+    this.initialize();
+  }
+
+  protected createChild(labelValues: readonly string[]): CounterChild {
+    const cell = this.cellFor(this.fileKind(), this.storedName, `${this.storedName}_total`, this.labelNames, labelValues);
+    return new CounterChild(cell, this.name);
+  }
+
+  inc(value?: number): void;
+  inc(labels: LabelValues<T>, value?: number): void;
+  inc(labelsOrValue?: LabelValues<T> | number, value?: number): void {
+    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).inc(value);
+    else this.childFromLabels(undefined).inc(labelsOrValue);
+  }
+
+  zero(labels?: LabelValues<T>): void {
+    this.childFromLabels(labels).zero();
+  }
+}

@@ -1,0 +1,87 @@
+import { MetricConfigurationError } from '../errors.js';
+import type { Cell } from '../storage/cell.js';
+import { Metric, secondsSince, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+
+export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
+  /**
+   * Not supported: quantiles cannot be merged across processes, so in multiprocess mode a
+   * summary has `_count` and `_sum` only, as in Python's client. Passing them is an error,
+   * so that nobody waits for quantiles that never come; use a Histogram.
+   */
+  percentiles?: never;
+}
+
+export class SummaryChild {
+  constructor(
+    private readonly count: Cell,
+    private readonly sum: Cell,
+    private readonly metricName: string,
+  ) {}
+
+  observe(value: number): void {
+    if (typeof value !== 'number' || Number.isNaN(value)) {
+      throw new MetricConfigurationError(`${this.metricName}: observed value must be a number (not NaN), got ${String(value)}`);
+    }
+    const count = this.count;
+    count.value += 1;
+    if (!count.dirty) count.owner.onDirty(count);
+    const sum = this.sum;
+    sum.value += value;
+    if (!sum.dirty) sum.owner.onDirty(sum);
+  }
+
+  startTimer(): () => number {
+    const start = process.hrtime.bigint();
+    return () => {
+      const seconds = secondsSince(start);
+      this.observe(seconds);
+      return seconds;
+    };
+  }
+
+  zero(): void {
+    touch(this.count);
+  }
+}
+
+/** Count and sum of observations, summed across processes. */
+export class Summary<T extends string = string> extends Metric<SummaryChild, T> {
+  readonly type = 'summary' as const;
+
+  constructor(config: SummaryConfiguration<T>) {
+    super(config, ['quantile']);
+    if ((config as { percentiles?: unknown }).percentiles !== undefined) {
+      throw new MetricConfigurationError(
+        `${this.name}: percentiles cannot be merged across processes; a multiprocess Summary has _count and _sum only. Use a Histogram for quantiles.`,
+      );
+    }
+    this.initialize();
+  }
+
+  protected createChild(labelValues: readonly string[]): SummaryChild {
+    const kind = this.fileKind();
+    const count = this.cellFor(kind, this.name, `${this.name}_count`, this.labelNames, labelValues);
+    const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);
+    return new SummaryChild(count, sum, this.name);
+  }
+
+  observe(value: number): void;
+  observe(labels: LabelValues<T>, value: number): void;
+  observe(labelsOrValue: LabelValues<T> | number, value?: number): void {
+    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).observe(value as number);
+    else this.childFromLabels(undefined).observe(labelsOrValue);
+  }
+
+  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
+    const start = process.hrtime.bigint();
+    return (endLabels) => {
+      const seconds = secondsSince(start);
+      this.childFromLabels(endLabels === undefined ? labels : { ...labels, ...endLabels }).observe(seconds);
+      return seconds;
+    };
+  }
+
+  zero(labels?: LabelValues<T>): void {
+    this.childFromLabels(labels).zero();
+  }
+}

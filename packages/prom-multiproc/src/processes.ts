@@ -1,0 +1,87 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MultiprocessDirectoryError } from './errors.js';
+import { GAUGE_MODES, fileNameOf, identityProblem, isLiveMode, parseFileName } from './fileNames.js';
+import { directoryFromEnvironment } from './storage/defaultStore.js';
+
+function requireDirectory(dir: string | undefined, what: string): string {
+  const resolved = dir ?? directoryFromEnvironment();
+  if (resolved === undefined) {
+    throw new MultiprocessDirectoryError(`${what} needs the metrics directory: pass it, or set PROM_MULTIPROC_DIR`, '');
+  }
+  return resolved;
+}
+
+/**
+ * Call when a process that wrote metrics has exited (from the process manager: the cluster
+ * primary's 'exit' event, PM2's hooks). Removes its live-mode gauge files, so those series
+ * leave the merge; its counters, histograms, summaries and non-live gauges stay, so totals
+ * never go backwards. Returns the files removed.
+ */
+export function markProcessDead(id: string | number, dir?: string): string[] {
+  const identity = String(id);
+  const problem = identityProblem(identity);
+  if (problem !== undefined) throw new MultiprocessDirectoryError(`cannot mark process "${identity}" dead: ${problem}`, dir ?? '');
+  const directory = requireDirectory(dir, 'markProcessDead');
+  const removed: string[] = [];
+  for (const mode of GAUGE_MODES) {
+    if (!isLiveMode(mode)) continue;
+    const file = path.join(directory, fileNameOf(`gauge_${mode}`, identity));
+    if (removeIfOurs(file)) removed.push(file);
+  }
+  return removed;
+}
+
+/** Removes a regular file (never a symlink or directory); false when there was none. */
+function removeIfOurs(file: string): boolean {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  if (!stat.isFile()) return false;
+  try {
+    fs.unlinkSync(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * Empties the directory of metrics files at service start, so that files of a previous run
+ * do not bring back its series. Creates the directory when missing. Removes only regular
+ * files named as the library names them; refuses the root, non-directories and symlinks.
+ */
+export function cleanDirectory(dir: string): { dir: string; removed: string[] } {
+  const directory = path.resolve(dir);
+  if (directory === path.parse(directory).root) {
+    throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is the file system root`, directory);
+  }
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.lstatSync(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (stat === undefined) {
+    fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
+    return { dir: directory, removed: [] };
+  }
+  if (stat.isSymbolicLink()) {
+    throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is a symbolic link; pass the real directory`, directory);
+  }
+  if (!stat.isDirectory()) {
+    throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is not a directory`, directory);
+  }
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(directory).sort()) {
+    if (parseFileName(name) === undefined) continue;
+    const file = path.join(directory, name);
+    if (removeIfOurs(file)) removed.push(file);
+  }
+  return { dir: directory, removed };
+}

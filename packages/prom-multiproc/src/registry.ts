@@ -1,0 +1,106 @@
+import { Registry, type MetricObject, type MetricObjectWithValues, type MetricValue, type MetricValueWithName } from 'prom-client';
+import { collectDirectory, collectStore, type Collection } from './collector.js';
+import type { KeyCache, MetricFamily } from './merge.js';
+import { reportOnce } from './report.js';
+import { defaultStore, directoryFromEnvironment, existingDefaultStore } from './storage/defaultStore.js';
+import type { SeriesStore } from './storage/store.js';
+
+type ContentType = typeof Registry.PROMETHEUS_CONTENT_TYPE | typeof Registry.OPENMETRICS_CONTENT_TYPE;
+
+export interface MultiprocessRegistryOptions {
+  /** The directory to merge; by default PROM_MULTIPROC_DIR (then PROMETHEUS_MULTIPROC_DIR) at scrape time. */
+  dir?: string;
+  /**
+   * Without a directory, the store whose values to show (single-process mode); by default
+   * this process's own.
+   */
+  store?: SeriesStore;
+  /** prom-client registries to serve alongside, e.g. the one collectDefaultMetrics() fills. */
+  include?: Registry[];
+  contentType?: ContentType;
+}
+
+/**
+ * The shape prom-client's Registry renders. Its type declarations say `type` is an enum,
+ * but at run time it reads the strings ('counter', ...), which is what is given here.
+ */
+interface FamilyObject {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: 'sum';
+  values: MetricValueWithName<string>[];
+  get(): Omit<FamilyObject, 'get'>;
+}
+
+/**
+ * A prom-client Registry whose metrics are the merge of the multiprocess directory (or of
+ * this process's own values in single-process mode), read anew on every scrape, plus anything
+ * registered in it or in the registries it includes. Where a name is both in the merge and in
+ * a local registry, the merge wins: it holds every process's values.
+ */
+export class MultiprocessRegistry extends Registry<ContentType> {
+  private readonly options: MultiprocessRegistryOptions;
+  private readonly keyCache: KeyCache = new Map();
+  private merged: FamilyObject[] = [];
+  /** What the last collection skipped (unreadable files), for callers that report it. */
+  lastCollection: Collection | undefined;
+
+  constructor(options: MultiprocessRegistryOptions = {}) {
+    super();
+    if (options.contentType !== undefined) this.setContentType(options.contentType);
+    this.options = options;
+  }
+
+  /** Reads and merges now, and returns the families (the reference client's names and samples). */
+  async collect(): Promise<Collection> {
+    const dir = this.options.dir ?? directoryFromEnvironment();
+    let collection: Collection;
+    if (dir !== undefined) {
+      // Our own pending writes first, so a process that serves /metrics sees its latest values.
+      existingDefaultStore()?.flush();
+      this.options.store?.flush();
+      collection = await collectDirectory(dir, this.keyCache);
+    } else {
+      collection = collectStore(this.options.store ?? defaultStore(), this.keyCache);
+    }
+    this.lastCollection = collection;
+    this.merged = collection.families.map(toPromClient);
+    return collection;
+  }
+
+  override async metrics(): Promise<string> {
+    await this.collect();
+    return super.metrics();
+  }
+
+  override async getMetricsAsJSON(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    await this.collect();
+    return super.getMetricsAsJSON();
+  }
+
+  override getMetricsAsArray(): MetricObject[] {
+    const mergedNames = new Set(this.merged.map((family) => family.name));
+    const local = [...super.getMetricsAsArray(), ...(this.options.include ?? []).flatMap((registry) => registry.getMetricsAsArray())];
+    const kept = local.filter((metric) => {
+      if (!mergedNames.has(metric.name)) return true;
+      reportOnce(`shadowed\u0000${metric.name}`, new Error(
+        `metric ${metric.name} is both in the multiprocess directory and in a local registry; the merged one is served`,
+      ));
+      return false;
+    });
+    return [...kept, ...(this.merged as unknown as MetricObject[])];
+  }
+}
+
+function toPromClient(family: MetricFamily): FamilyObject {
+  // prom-client names a counter family with its _total, and its OpenMetrics output moves it to the samples.
+  const name = family.type === 'counter' ? `${family.name}_total` : family.name;
+  const values: MetricValueWithName<string>[] = family.samples.map((sample) => {
+    const value: MetricValueWithName<string> = { labels: sample.labels, value: sample.value };
+    if (sample.name !== name) value.metricName = sample.name;
+    return value;
+  });
+  const metric = { name, help: family.help, type: family.type, aggregator: 'sum' as const, values };
+  return { ...metric, get: () => metric };
+}

@@ -1,0 +1,73 @@
+import { MetricConfigurationError } from '../errors.js';
+import { FileStore } from './fileStore.js';
+import { MemoryStore } from './memoryStore.js';
+import type { SeriesStore } from './store.js';
+
+export interface MultiprocessSettings {
+  /** The shared directory; by default PROM_MULTIPROC_DIR, then PROMETHEUS_MULTIPROC_DIR. */
+  dir?: string;
+  /**
+   * This process's identity in file names: process.pid by default. A stable identity (a
+   * cluster worker id, PM2's NODE_APP_INSTANCE) keeps the file count bounded when workers
+   * are replaced. It must be unique among the processes writing the directory at one time.
+   */
+  identity?: string | number | (() => string | number);
+}
+
+interface DefaultState {
+  settings: MultiprocessSettings;
+  store: SeriesStore | undefined;
+}
+
+// On globalThis, so that an ESM and a CommonJS copy of the library loaded into one process
+// share one store instead of writing the same files from two places.
+const STATE_KEY = Symbol.for('prom-multiproc.default-store.v1');
+
+function state(): DefaultState {
+  const holder = globalThis as { [STATE_KEY]?: DefaultState };
+  return (holder[STATE_KEY] ??= { settings: {}, store: undefined });
+}
+
+/** The directory from the environment: PROM_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR. */
+export function directoryFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.PROM_MULTIPROC_DIR || env.PROMETHEUS_MULTIPROC_DIR || undefined;
+}
+
+/**
+ * Sets the directory and identity of this process's metrics. Call it before the first metric
+ * is created; the environment is read then, not when the library is imported.
+ */
+export function configure(settings: MultiprocessSettings): void {
+  const current = state();
+  if (current.store !== undefined) {
+    throw new MetricConfigurationError(
+      'configure() was called after the first metric was created, whose values already go to ' +
+        (current.store.dir ?? 'memory') + '. Call configure() before creating metrics.',
+    );
+  }
+  current.settings = { ...current.settings, ...settings };
+}
+
+/** The store every metric uses unless given one: files in multiprocess mode, memory otherwise. */
+export function defaultStore(): SeriesStore {
+  const current = state();
+  if (current.store === undefined) {
+    const { dir = directoryFromEnvironment(), identity } = current.settings;
+    const resolvedIdentity = typeof identity === 'function' ? identity() : identity;
+    current.store = dir !== undefined ? new FileStore({ dir, identity: resolvedIdentity }) : new MemoryStore({ identity: resolvedIdentity });
+  }
+  return current.store;
+}
+
+/** The default store if one was created; a scrape in this process flushes it first. */
+export function existingDefaultStore(): SeriesStore | undefined {
+  return state().store;
+}
+
+/** Closes the default store and forgets the settings, so tests can start over. */
+export function resetDefaultStore(): void {
+  const current = state();
+  current.store?.close();
+  current.store = undefined;
+  current.settings = {};
+}

@@ -1,0 +1,36 @@
+import type { FileKind } from '../fileNames.js';
+import type { RawEntry } from '../merge.js';
+import type { Cell } from './cell.js';
+
+/**
+ * Where one process keeps its series. Metrics ask for a cell per (file kind, entry key) and
+ * never see files; a FileStore writes them to the shared directory, a MemoryStore keeps them
+ * for single-process use. Both hand their contents to the same merge.
+ */
+export interface SeriesStore {
+  /** The process identity that names this store's files (and the `pid` label of gauges). */
+  readonly identity: string;
+  /** The shared directory, or undefined in single-process mode. */
+  readonly dir: string | undefined;
+  /** The cell of one series, created (value 0) on first use. Same key, same cell. */
+  cell(kind: FileKind, key: string): Cell;
+  /** Seconds since the epoch, for the timestamps of the mostrecent gauge modes. */
+  now(): number;
+  /** Writes every pending change now (a no-op in memory). */
+  flush(): void;
+  /** The entries of each kind, as they would be read back from the files. */
+  entries(): Map<FileKind, RawEntry[]>;
+  /** Writes what is pending and lets go of files and hooks. */
+  close(): void;
+}
+
+export interface StoreOptions {
+  /** The process identity; process.pid by default. */
+  identity?: string | number;
+  /** The clock for mostrecent gauges, in seconds. */
+  now?: () => number;
+}
+
+export function wallClockSeconds(): number {
+  return Date.now() / 1000;
+}
