@@ -1,7 +1,7 @@
 import { MetricConfigurationError } from '../errors.js';
 import { isGaugeMode, type GaugeMode } from '../fileNames.js';
 import type { Cell } from '../storage/cell.js';
-import { Metric, secondsSince, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface GaugeConfiguration<T extends string = string> extends MetricConfiguration<T> {
   /**
@@ -51,12 +51,7 @@ export class GaugeChild {
 
   /** Returns a function that sets the gauge to the seconds elapsed since now, and returns them. */
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.set(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.set(seconds));
   }
 
   zero(): void {
@@ -122,12 +117,7 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
 
   /** As prom-client: labels may be given at the start, the end, or both. */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.childFromLabels(endLabels === undefined ? labels : { ...labels, ...endLabels }).set(seconds);
-      return seconds;
-    };
+    return this.labelledClock(labels, (child, seconds) => child.set(seconds));
   }
 
   zero(labels?: LabelValues<T>): void {

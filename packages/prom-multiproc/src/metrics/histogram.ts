@@ -2,7 +2,7 @@ import { MetricConfigurationError } from '../errors.js';
 import { floatToGoString } from '../pythonFloat.js';
 import type { Cell } from '../storage/cell.js';
 import { checkBuckets } from '../validation.js';
-import { Metric, secondsSince, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** Python's defaults, which also suit request latencies in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -41,12 +41,7 @@ export class HistogramChild {
 
   /** Returns a function that observes the seconds elapsed since now, and returns them. */
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.observe(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.observe(seconds));
   }
 
   /** Creates the series (all buckets at 0) without observing anything. */
@@ -91,12 +86,7 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
 
   /** As prom-client: labels may be given at the start, the end, or both. */
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.childFromLabels(endLabels === undefined ? labels : { ...labels, ...endLabels }).observe(seconds);
-      return seconds;
-    };
+    return this.labelledClock(labels, (child, seconds) => child.observe(seconds));
   }
 
   zero(labels?: LabelValues<T>): void {

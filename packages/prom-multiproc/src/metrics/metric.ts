@@ -75,6 +75,16 @@ export abstract class Metric<Child, T extends string = string> {
     return this.childOf(this.valuesFromObject(labels as Record<string, unknown>));
   }
 
+  /** prom-client's timer: labels may be given when it starts, when it ends, or both. */
+  protected labelledClock(labels: LabelValues<T> | undefined, record: (child: Child, seconds: number) => void) {
+    let endLabels: LabelValues<T> | undefined;
+    const end = startClock((seconds) => record(this.childFromLabels(endLabels === undefined ? labels : { ...labels, ...endLabels }), seconds));
+    return (labelsAtEnd?: LabelValues<T>): number => {
+      endLabels = labelsAtEnd;
+      return end();
+    };
+  }
+
   private valuesFromObject(labels: Record<string, unknown>): unknown[] {
     for (const name of Object.keys(labels)) {
       if (!this.labelNames.includes(name)) {
@@ -121,9 +131,14 @@ export abstract class Metric<Child, T extends string = string> {
   }
 }
 
-/** Seconds since `start` (from process.hrtime.bigint()). */
-export function secondsSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
+/** Starts a clock; the returned function records the seconds elapsed and returns them. */
+export function startClock(record: (seconds: number) => void): () => number {
+  const start = process.hrtime.bigint();
+  return () => {
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    record(seconds);
+    return seconds;
+  };
 }
 
 /** The cell update every metric type makes: schedule a write on the first change since the last. */

@@ -1,6 +1,6 @@
 import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
-import { Metric, secondsSince, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
   /**
@@ -31,12 +31,7 @@ export class SummaryChild {
   }
 
   startTimer(): () => number {
-    const start = process.hrtime.bigint();
-    return () => {
-      const seconds = secondsSince(start);
-      this.observe(seconds);
-      return seconds;
-    };
+    return startClock((seconds) => this.observe(seconds));
   }
 
   zero(): void {
@@ -73,12 +68,7 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
   }
 
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    const start = process.hrtime.bigint();
-    return (endLabels) => {
-      const seconds = secondsSince(start);
-      this.childFromLabels(endLabels === undefined ? labels : { ...labels, ...endLabels }).observe(seconds);
-      return seconds;
-    };
+    return this.labelledClock(labels, (child, seconds) => child.observe(seconds));
   }
 
   zero(labels?: LabelValues<T>): void {

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Builds the package twice from one source: ES modules in dist/esm (also the CLI) and
+// CommonJS in dist/cjs, each with type declarations, so `import` and `require` both work.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const packageDir = fileURLToPath(new URL('../', import.meta.url));
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+
+function compile(project) {
+  const result = spawnSync(process.execPath, [tsc, '-p', project], { cwd: packageDir, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`build: tsc -p ${project} failed`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+rmSync(new URL('dist', new URL('../', import.meta.url)), { recursive: true, force: true });
+compile('tsconfig.json');
+compile('tsconfig.cjs.json');
+// The package is "type": "module"; this marks the CommonJS build as such.
+writeFileSync(new URL('../dist/cjs/package.json', import.meta.url), '{ "type": "commonjs" }\n');
+const cli = new URL('../dist/esm/cli.js', import.meta.url);
+if (existsSync(cli)) chmodSync(cli, 0o755);
