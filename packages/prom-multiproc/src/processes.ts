@@ -75,7 +75,7 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[] } 
     throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is a symbolic link; pass the real directory`, directory);
   }
   if (!stat.isDirectory()) {
-    throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is not a directory`, directory);
+    throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is not a directory; pass the directory the metrics files are written to`, directory);
   }
   const removed: string[] = [];
   for (const name of fs.readdirSync(directory).sort()) {

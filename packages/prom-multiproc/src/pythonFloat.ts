@@ -36,7 +36,8 @@ export function pythonFloatRepr(x: number): string {
 /**
  * The reference client's `floatToGoString`: the text of a bucket bound in the `le` label.
  * Python's repr, except `+Inf`/`-Inf`/`NaN`, and positive values with more than six digits
- * before the point in Go's exponent form (`1e+07`, `1.5e+08`).
+ * before the point in Go's exponent form (`1e+07`, `1.5e+08`), except that the exponent always
+ * follows `e+0` (`1e+010`), as in the reference.
  */
 export function floatToGoString(x: number): string {
   if (x === Infinity) return '+Inf';
@@ -46,7 +47,7 @@ export function floatToGoString(x: number): string {
   const dot = repr.indexOf('.');
   if (x > 0 && dot > 6) {
     const mantissa = `${repr[0]}.${repr.slice(1, dot)}${repr.slice(dot + 1)}`.replace(/[0.]+$/, '');
-    return `${mantissa}e+${String(dot - 1).padStart(2, '0')}`;
+    return `${mantissa}e+0${dot - 1}`;
   }
   return repr;
 }

@@ -101,6 +101,8 @@ function toPromClient(family: MetricFamily): FamilyObject {
     if (sample.name !== name) value.metricName = sample.name;
     return value;
   });
-  const metric = { name, help: family.help, type: family.type, aggregator: 'sum' as const, values };
-  return { ...metric, get: () => metric };
+  // get() returns the object itself: prom-client renames a counter (drops _total) on the object
+  // before rendering OpenMetrics, and reads the name back through get().
+  const object: FamilyObject = { name, help: family.help, type: family.type, aggregator: 'sum', values, get: () => object };
+  return object;
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// The prom-multiproc command: argument parsing and printing only; the work is the library's.
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Registry } from 'prom-client';
+import { MetricConfigurationError, MultiprocessDirectoryError } from './errors.js';
+import { identityProblem } from './fileNames.js';
+import { startExporter } from './exporter.js';
+import { cleanDirectory, markProcessDead } from './processes.js';
+import { MultiprocessRegistry } from './registry.js';
+import { setProblemReporter } from './report.js';
+import { directoryFromEnvironment } from './storage/defaultStore.js';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** The text after a command's options: where the directory comes from, exit codes, examples. */
+function helpAfter(examples: string[], note?: string): string {
+  return [
+    '',
+    'The directory is --dir, else PROM_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR.',
+    ...(note === undefined ? [] : ['', note]),
+    '',
+    'Exit codes:',
+    '  0  success',
+    '  1  failure (the directory cannot be read, created or cleaned; the message says why)',
+    '  2  usage error (unknown command or option, no directory given)',
+    '',
+    examples.length === 1 ? 'Example:' : 'Examples:',
+    ...examples.map((example) => `  $ ${example}`),
+  ].join('\n');
+}
+
+// Through the package's own name (its "exports" lists package.json), so the same line works
+// from src/ under tsx and from the compiled dist/esm/.
+function packageVersion(): string {
+  return (createRequire(import.meta.url)('prom-multiproc/package.json') as { version: string }).version;
+}
+
+function directoryOf(command: Command): string {
+  const dir = (command.opts() as { dir?: string }).dir ?? directoryFromEnvironment();
+  if (dir === undefined || dir === '') {
+    command.error('no metrics directory: pass --dir <path>, or set PROM_MULTIPROC_DIR (or PROMETHEUS_MULTIPROC_DIR)', {
+      exitCode: EXIT_USAGE,
+      code: 'prom-multiproc.noDirectory',
+    });
+  }
+  return dir;
+}
+
+function clean(_options: unknown, command: Command): void {
+  const dir = directoryOf(command);
+  const existed = existsSync(dir);
+  const result = cleanDirectory(dir);
+  if (!existed) console.log(`created ${result.dir}`);
+  else console.log(`removed ${result.removed.length} metrics file${result.removed.length === 1 ? '' : 's'} from ${result.dir}`);
+}
+
+async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
+  const dir = directoryOf(command);
+  // Skipped files are warnings, not failures: the rest of the directory is still printed.
+  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
+  const contentType = options.openmetrics === true ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
+  process.stdout.write(await new MultiprocessRegistry({ dir, contentType }).metrics());
+}
+
+function processIdentity(id: string): string {
+  const problem = identityProblem(id);
+  if (problem !== undefined) throw new InvalidArgumentError(`Not a process identity: ${problem}.`);
+  return id;
+}
+
+function markDead(id: string, _options: unknown, command: Command): void {
+  const dir = directoryOf(command);
+  // The library treats a missing directory as "nothing to remove"; here it is more likely a typo.
+  if (!statSync(dir).isDirectory()) throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory`, dir);
+  const removed = markProcessDead(id, dir);
+  if (removed.length === 0) console.log(`no live gauge files of process ${id} in ${dir}`);
+  for (const file of removed) console.log(`removed ${file}`);
+}
+
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('Not a port number (0 to 65535).');
+  return port;
+}
+
+async function serve(options: { port: number; host: string }, command: Command): Promise<void> {
+  const dir = directoryOf(command);
+  if (!statSync(dir).isDirectory()) throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory`, dir);
+  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
+  const exporter = await startExporter({ dir, port: options.port, host: options.host });
+  console.log(`serving ${dir} on ${exporter.url}/metrics`);
+  // Graceful: stop accepting, let scrapes in progress finish, then exit 0.
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`${signal}: stopping`);
+      exporter.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function buildProgram(): Command {
+  const program = new Command('prom-multiproc')
+    .description('Maintain and read the shared directory of multiprocess Prometheus metrics.')
+    .version(packageVersion())
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`prom-multiproc: ${text.replace(/^error: /, '')}`) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', helpAfter(['prom-multiproc clean --dir /run/app-metrics', 'PROM_MULTIPROC_DIR=/run/app-metrics prom-multiproc scrape']));
+
+  program
+    .command('clean')
+    .description('Create the directory if missing, and remove the metrics files of earlier runs (only those). Run before the service starts.')
+    .option('--dir <path>', 'the metrics directory')
+    .addHelpText('after', helpAfter(['prom-multiproc clean --dir /run/app-metrics && node server.js']))
+    .action(clean);
+
+  program
+    .command('scrape')
+    .description('Print the merged metrics of every process, as a /metrics endpoint would serve them.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--openmetrics', 'print the OpenMetrics format instead of the Prometheus text format')
+    .addHelpText('after', helpAfter([
+      'prom-multiproc scrape --dir /run/app-metrics | grep http_requests',
+      // Written aside and renamed, so node_exporter's textfile collector never reads half a file.
+      'prom-multiproc scrape --dir /run/app-metrics > textfile/app.prom.tmp && mv textfile/app.prom.tmp textfile/app.prom',
+    ], 'Unreadable files are skipped with a warning on stderr; the exit code stays 0.'))
+    .action(scrape);
+
+  program
+    .command('mark-dead')
+    .description('Remove the live-mode gauge files of a process that exited, so its live gauges leave the merge; its counters, histograms and summaries stay.')
+    .argument('<id>', 'the process identity in the file names (its pid, unless it configured another)', processIdentity)
+    .option('--dir <path>', 'the metrics directory')
+    .addHelpText('after', helpAfter(['prom-multiproc mark-dead 4242 --dir /run/app-metrics']))
+    .action(markDead);
+
+  program
+    .command('serve')
+    .description('Serve the merged directory over HTTP on /metrics (and /healthz), for deployments where no worker serves it; Python workers\' directories too.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--port <port>', 'the port to listen on', portNumber, 9464)
+    .option('--host <address>', 'the address to bind; 0.0.0.0 to be reachable from other hosts', '127.0.0.1')
+    .addHelpText('after', helpAfter([
+      'prom-multiproc serve --dir /run/app-metrics --port 9464',
+      'prom-multiproc serve --dir /run/app-metrics --host 0.0.0.0',
+    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0.'))
+    .action(serve);
+
+  return program;
+}
+
+/** The message for an error whose cause the user can fix; undefined for a bug (shown with its stack). */
+function explain(error: unknown): string | undefined {
+  if (error instanceof MultiprocessDirectoryError || error instanceof MetricConfigurationError) return error.message;
+  const { code, path } = error as NodeJS.ErrnoException;
+  if (code === 'ENOENT') return `${path} does not exist; check --dir or PROM_MULTIPROC_DIR ("prom-multiproc clean" creates the directory)`;
+  if (code === 'ENOTDIR') return `${path} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied on ${path}; run as the user that writes the metrics, or change its permissions`;
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    // Commander has printed its own message (or the help, or the version) already.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    const explained = explain(error);
+    process.stderr.write(`prom-multiproc: ${explained ?? (error as Error).stack ?? String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+// exitCode rather than exit(), so that output still being piped to stdout is not cut off.
+process.exitCode = await main(process.argv);

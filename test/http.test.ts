@@ -1,0 +1,192 @@
+// The HTTP adapters (node:http, Express, Fastify) against real servers on loopback: every
+// request counted once under its route pattern, whatever its outcome.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import express from 'express';
+import Fastify from 'fastify';
+import {
+  FileStore, HttpMetrics, collectDirectory, expressMetrics, fastifyMetrics, instrumentHandler, metricsEndpoint,
+  type MetricFamily,
+} from '../packages/prom-multiproc/src/index.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempStore(): FileStore {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pm-http-'));
+  const store = new FileStore({ dir, identity: 'test' });
+  cleanups.push(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  return (server.address() as AddressInfo).port;
+}
+
+async function send(port: number, pathname: string, method = 'GET'): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}${pathname}`, { method });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** A client that gives up before the (slow) response comes. */
+function abort(port: number, pathname: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: pathname });
+    req.on('error', () => resolve());
+    req.end();
+    setTimeout(() => { req.destroy(); resolve(); }, 50);
+  });
+}
+
+/** The traffic every adapter gets, and what it must count. */
+async function standardTraffic(port: number): Promise<void> {
+  assert.equal(await send(port, '/users/1'), 200);
+  assert.equal(await send(port, '/users/2?x=1'), 200);
+  assert.equal(await send(port, '/users/3', 'POST'), 405);
+  assert.equal(await send(port, '/nope'), 404);
+  assert.equal(await send(port, '/wp-admin/setup.php'), 404);
+  assert.equal(await send(port, '/boom'), 500);
+  await abort(port, '/slow');
+  // The aborted request ends on the server side after the client left.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
+const EXPECTED = new Map([
+  ['GET /users/:id 200', 2],
+  ['POST /users/:id 405', 1],
+  ['GET <unmatched> 404', 2],
+  ['GET /boom 500', 1],
+  ['GET /slow 499', 1],
+]);
+
+async function counted(store: FileStore): Promise<{ requests: Map<string, number>; families: MetricFamily[] }> {
+  store.flush();
+  const { families } = await collectDirectory(store.dir);
+  const requests = new Map<string, number>();
+  for (const sample of families.find((family) => family.name === 'http_requests')?.samples ?? []) {
+    requests.set(`${sample.labels.method} ${sample.labels.route} ${sample.labels.status}`, sample.value);
+  }
+  return { requests, families };
+}
+
+function assertConsistent(families: MetricFamily[], requests: Map<string, number>): void {
+  const durations = families.find((family) => family.name === 'http_request_duration_seconds')!;
+  const counts = new Map<string, number>();
+  for (const [key, value] of requests) {
+    const [method, route] = key.split(' ');
+    counts.set(`${method} ${route}`, (counts.get(`${method} ${route}`) ?? 0) + value);
+  }
+  for (const sample of durations.samples.filter((s) => s.name.endsWith('_count'))) {
+    assert.equal(sample.value, counts.get(`${sample.labels.method} ${sample.labels.route}`), `histogram _count of ${JSON.stringify(sample.labels)}`);
+  }
+  const inFlight = families.find((family) => family.name === 'http_requests_in_flight')!;
+  assert.equal(inFlight.samples[0]!.value, 0, 'no request is in flight after all ended');
+}
+
+describe('HTTP instrumentation', () => {
+  it('node:http: counts by route pattern, 404s unmatched, errors as 500, aborts as 499', async () => {
+    const store = tempStore();
+    const handler = instrumentHandler(
+      async (req, res) => {
+        const pathname = (req.url ?? '/').split('?')[0]!;
+        if (pathname.startsWith('/users/')) {
+          res.statusCode = req.method === 'GET' ? 200 : 405;
+          res.end();
+        } else if (pathname === '/boom') {
+          throw new Error('handler failed');
+        } else if (pathname === '/slow') {
+          setTimeout(() => res.end('late'), 200);
+        } else {
+          res.statusCode = 404;
+          res.end();
+        }
+      },
+      { routes: ['/users/:id', '/boom', '/slow'], store, onError: () => {} },
+    );
+    const port = await listen(createServer(handler));
+    await standardTraffic(port);
+    const { requests, families } = await counted(store);
+    assert.deepEqual(requests, EXPECTED);
+    assertConsistent(families, requests);
+  });
+
+  it('Express: route from the matched route and router mount path', async () => {
+    const store = tempStore();
+    const app = express();
+    app.use(expressMetrics({ store }));
+    app.get('/users/:id', (_req, res) => { res.send('user'); });
+    app.post('/users/:id', (_req, res) => { res.status(405).end(); });
+    app.get('/boom', () => { throw new Error('handler failed'); });
+    app.get('/slow', (_req, res) => { setTimeout(() => res.end('late'), 200); });
+    const api = express.Router();
+    api.get('/items/:item', (_req, res) => { res.send('item'); });
+    app.use('/api', api);
+    // Express logs handler errors to stderr; keep the test output quiet.
+    app.use((_error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => { res.status(500).end(); });
+    const port = await listen(createServer(app));
+    await standardTraffic(port);
+    assert.equal(await send(port, '/api/items/7'), 200);
+    const { requests, families } = await counted(store);
+    assert.deepEqual(requests, new Map([...EXPECTED, ['GET /api/items/:item 200', 1]]));
+    assertConsistent(families, requests);
+  });
+
+  it('Fastify: route from the route url, 404s unmatched', async () => {
+    const store = tempStore();
+    const app = Fastify();
+    await app.register(fastifyMetrics, { store });
+    app.get('/users/:id', async () => 'user');
+    app.post('/users/:id', async (_request, reply) => reply.code(405).send());
+    app.get('/boom', async () => { throw new Error('handler failed'); });
+    app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 200)); return 'late'; });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    await standardTraffic(port);
+    const { requests, families } = await counted(store);
+    assert.deepEqual(requests, EXPECTED);
+    assertConsistent(families, requests);
+  });
+
+  it('shares one set of metrics between adapters and counts each request once', async () => {
+    const store = tempStore();
+    const metrics = new HttpMetrics({ store });
+    const end = metrics.begin('GET');
+    end('/a', 200);
+    end('/a', 500);
+    metrics.begin('BREW')(undefined, 418);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([['GET /a 200', 1], ['OTHER <unmatched> 418', 1]]));
+  });
+
+  it('serves /metrics as text or OpenMetrics by the Accept header', async () => {
+    const store = tempStore();
+    const metrics = new HttpMetrics({ store });
+    metrics.begin('GET')('/x', 200);
+    const endpoint = metricsEndpoint({ dir: store.dir });
+    const port = await listen(createServer((req, res) => void endpoint.handle(req, res)));
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.match(text.headers.get('content-type')!, /^text\/plain; version=0.0.4/);
+    assert.match(await text.text(), /^http_requests_total\{method="GET",route="\/x",status="200"\} 1$/m);
+    const open = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+    });
+    assert.match(open.headers.get('content-type')!, /^application\/openmetrics-text/);
+    const body = await open.text();
+    assert.match(body, /^# TYPE http_requests counter$/m);
+    assert.match(body, /# EOF\n$/);
+  });
+});
