@@ -10,6 +10,7 @@ export interface MultiprocessSettings {
    * This process's identity in file names: process.pid by default. A stable identity (a
    * cluster worker id, PM2's NODE_APP_INSTANCE) keeps the file count bounded when workers
    * are replaced. It must be unique among the processes writing the directory at one time.
+   * Also read from PROM_MULTIPROC_IDENTITY (a systemd template unit's %i, for instance).
    */
   identity?: string | number | (() => string | number);
 }
@@ -52,7 +53,7 @@ export function configure(settings: MultiprocessSettings): void {
 export function defaultStore(): SeriesStore {
   const current = state();
   if (current.store === undefined) {
-    const { dir = directoryFromEnvironment(), identity } = current.settings;
+    const { dir = directoryFromEnvironment(), identity = process.env.PROM_MULTIPROC_IDENTITY || undefined } = current.settings;
     const resolvedIdentity = typeof identity === 'function' ? identity() : identity;
     current.store = dir !== undefined ? new FileStore({ dir, identity: resolvedIdentity }) : new MemoryStore({ identity: resolvedIdentity });
   }
