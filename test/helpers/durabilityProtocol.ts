@@ -1,0 +1,17 @@
+// What test/durability.test.ts and its child (durabilityChild.ts) agree on.
+
+export type ChildMessage =
+  /** Everything recorded so far is on disk: `total` events. */
+  | { type: 'flushed'; total: number }
+  /** `flushed` events are on disk; `pending` more were recorded in a turn that now never ends. */
+  | { type: 'blocking'; flushed: number; pending: number };
+
+export const SCENARIOS = ['stay-alive', 'rounds', 'block-turn', 'drain', 'process-exit', 'throw', 'reject'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+/** Round r of the 'rounds' scenario records r + 1 events. */
+export const ROUNDS = 20;
+/** Events recorded in the turn that never ends, in the 'block-turn' scenario. */
+export const PENDING_IN_BLOCKED_TURN = 7;
+/** Observations alternate between 0.5 (exactly on the first bound) and 0.75 (in the second bucket). */
+export const BUCKETS = [0.5, 1];
