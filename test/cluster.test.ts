@@ -46,10 +46,11 @@ function samplesOfFamilies(families: MetricFamily[]): Samples {
 }
 
 /** The samples of a text exposition (no escapes needed: the test's label values have none). */
+/** The samples of an exposition, without the collector's own prom_multiproc_* families. */
 function samplesOfText(text: string): Samples {
   const samples: Samples = new Map();
   for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
+    if (line === '' || line.startsWith('#') || line.startsWith('prom_multiproc_')) continue;
     const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     assert.ok(match, `unparsable exposition line: ${line}`);
     const labels: Labels = {};
@@ -224,6 +225,8 @@ describe(`node:cluster with ${WORKER_COUNT} workers writing one directory`, { ti
     });
     const text = await new MultiprocessRegistry({ dir }).metrics();
     assertSamples(samplesOfText(text), expected, 'registry text');
+    assert.match(text, /^prom_multiproc_scrape_files 40$/m);
+    assert.match(text, /^prom_multiproc_scrape_files_skipped 0$/m);
   });
 
   it('drops the live gauges of a worker killed and marked dead, and keeps its counts', async () => {

@@ -4,11 +4,16 @@
 
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { MultiprocessDirectoryError } from './errors.js';
 import { FileFormatError } from './format.js';
 import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
-import { decodeEntries, decodeFile, mergeFiles, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { Merger, decodeEntries, decodeFile, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
 import { reportOnce } from './report.js';
 import type { SeriesStore } from './storage/store.js';
+
+// Files read ahead while earlier ones are merged: enough to keep the disk busy, few enough
+// that memory stays bounded by series rather than by the size of the directory.
+const READ_AHEAD = 8;
 
 export interface SkippedFile {
   file: string;
@@ -19,43 +24,121 @@ export interface Collection {
   families: MetricFamily[];
   /** Files of ours that could not be read this time, and why. */
   skipped: SkippedFile[];
+  /** How many metrics files were merged. */
+  filesRead: number;
 }
 
-/** Reads and merges every metrics file in `dir`. Keys decoded once are reused via `cache`. */
-export async function collectDirectory(dir: string, cache: KeyCache = new Map()): Promise<Collection> {
-  const names = await fsp.readdir(dir);
-  const files: FileRecords[] = [];
-  const skipped: SkippedFile[] = [];
+export interface CollectOptions {
+  /** Decoded keys, kept between scrapes: most keys repeat in every file and every scrape. */
+  cache?: KeyCache;
+  /** Which of the listed files to merge (compaction hides the files it has folded). */
+  select?: (file: ParsedFileName, name: string) => boolean;
+}
+
+/** The metrics files of a directory, in name order, with their parsed names. */
+export async function listMetricsFiles(dir: string): Promise<{ name: string; file: ParsedFileName }[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new MultiprocessDirectoryError(
+      code === 'ENOENT'
+        ? `${dir} does not exist: no metrics directory there; check PROM_MULTIPROC_DIR or --dir ("prom-multiproc clean" creates it)`
+        : `cannot read the metrics directory ${dir} (${code ?? (error as Error).message}); check PROM_MULTIPROC_DIR or --dir, and that this process may read it`,
+      dir,
+    );
+  }
+  const files: { name: string; file: ParsedFileName }[] = [];
   for (const name of names.sort()) {
-    const parsed = parseFileName(name);
-    if (parsed === undefined) continue;
-    const filePath = path.join(dir, name);
-    try {
-      files.push(decodeFile(parsed, await fsp.readFile(filePath), cache));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      // Deleted between the listing and the read (a process marked dead): nothing to merge.
-      if (code === 'ENOENT') continue;
-      const reason = error instanceof FileFormatError ? error.message : `${code ?? 'error'}: ${(error as Error).message}`;
-      skipped.push({ file: filePath, reason });
-      reportOnce(`scrape\u0000${filePath}\u0000${reason}`, new Error(
-        `prom-multiproc skipped ${filePath} while merging metrics: ${reason}. The other files are served; ` +
+    const file = parseFileName(name);
+    if (file !== undefined) files.push({ name, file });
+  }
+  return files;
+}
+
+async function readOne(filePath: string, file: ParsedFileName, cache: KeyCache): Promise<FileRecords | SkippedFile | undefined> {
+  try {
+    return decodeFile(file, await fsp.readFile(filePath), cache);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Deleted between the listing and the read (a process marked dead): nothing to merge.
+    if (code === 'ENOENT') return undefined;
+    const reason = error instanceof FileFormatError ? error.message : `${code ?? 'error'}: ${(error as Error).message}`;
+    return { file: filePath, reason };
+  }
+}
+
+/** Reads and merges every metrics file in `dir`. */
+export async function collectDirectory(dir: string, options: CollectOptions = {}): Promise<Collection> {
+  const cache = options.cache ?? new Map();
+  const listed = (await listMetricsFiles(dir)).filter(({ name, file }) => options.select?.(file, name) ?? true);
+  const merger = new Merger();
+  const skipped: SkippedFile[] = [];
+  let filesRead = 0;
+  const pending: Promise<FileRecords | SkippedFile | undefined>[] = [];
+  let next = 0;
+  const readAhead = () => {
+    while (next < listed.length && pending.length < READ_AHEAD) {
+      const { name, file } = listed[next++]!;
+      pending.push(readOne(path.join(dir, name), file, cache));
+    }
+  };
+  readAhead();
+  // Merged in name order whatever order the reads finish in, so the output is deterministic.
+  while (pending.length > 0) {
+    const result = await pending.shift()!;
+    readAhead();
+    if (result === undefined) continue;
+    if ('reason' in result) {
+      skipped.push(result);
+      reportOnce(`scrape\u0000${result.file}\u0000${result.reason}`, new Error(
+        `prom-multiproc skipped ${result.file} while merging metrics: ${result.reason}. The other files are served; ` +
           'remove the file (or run "prom-multiproc clean" before the service starts) if it is not a metrics file.',
       ));
+      continue;
     }
+    merger.add(result);
+    filesRead++;
   }
-  return { families: mergeFiles(files), skipped };
+  for (const conflict of merger.conflicts) {
+    reportOnce(`mode\u0000${dir}\u0000${conflict.family}\u0000${conflict.alsoWrittenAs}`, new Error(
+      `gauge ${conflict.family} is in files of mode ${conflict.mode} and of mode ${conflict.alsoWrittenAs} in ${dir}; ` +
+        `all its values are merged as ${conflict.mode}. Give every process the same multiprocessMode, and clean the directory when it changes.`,
+    ));
+  }
+  return { families: merger.result(), skipped, filesRead };
+}
+
+/** The collector's own view of a scrape, so a skipped file shows on dashboards, not just in logs. */
+export function collectionHealth({ filesRead, skipped }: Collection): MetricFamily[] {
+  const filesSkipped = skipped.length;
+  return [
+    {
+      name: 'prom_multiproc_scrape_files',
+      type: 'gauge',
+      help: 'Metrics files merged by this scrape',
+      samples: [{ name: 'prom_multiproc_scrape_files', labels: {}, value: filesRead }],
+    },
+    {
+      name: 'prom_multiproc_scrape_files_skipped',
+      type: 'gauge',
+      help: 'Metrics files this scrape could not read and left out (see the process warnings for which and why)',
+      samples: [{ name: 'prom_multiproc_scrape_files_skipped', labels: {}, value: filesSkipped }],
+    },
+  ];
 }
 
 /** Merges what one process holds in memory (single-process mode), as if read from its files. */
 export function collectStore(store: SeriesStore, cache: KeyCache = new Map()): Collection {
-  const files: FileRecords[] = [];
+  const merger = new Merger();
+  let filesRead = 0;
   for (const [kind, entries] of store.entries()) {
     // One process: every gauge mode gives its own value, so read them all as plain sums.
-    const file = singleProcessFile(kind, store.identity);
-    files.push(decodeEntries(file, entries, cache));
+    merger.add(decodeEntries(singleProcessFile(kind, store.identity), entries, cache));
+    filesRead++;
   }
-  return { families: mergeFiles(files), skipped: [] };
+  return { families: merger.result(), skipped: [], filesRead };
 }
 
 function singleProcessFile(kind: FileKind, id: string): ParsedFileName {

@@ -33,6 +33,9 @@ export interface MetricFamily {
 interface DecodedKey extends ParsedKey {
   /** Identifies the label set (label order does not matter). */
   labelsId: string;
+  /** The labels without `pid`, which a gauge's file identity replaces. */
+  labelsWithoutPid: Labels;
+  labelsWithoutPidId: string;
   /** For a histogram bucket: the bound, and the label set without `le`. */
   bucketBound?: number;
   labelsWithoutLe?: Labels;
@@ -85,7 +88,13 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   } catch (error) {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
-  const decoded: DecodedKey = { ...parsed, labelsId: labelsIdOf(parsed.labels) };
+  const { pid: _pid, ...labelsWithoutPid } = parsed.labels;
+  const decoded: DecodedKey = {
+    ...parsed,
+    labelsId: labelsIdOf(parsed.labels),
+    labelsWithoutPid,
+    labelsWithoutPidId: labelsIdOf(labelsWithoutPid),
+  };
   if (parsed.labels.le !== undefined) {
     const { le, ...rest } = parsed.labels;
     decoded.labelsWithoutLe = rest;
@@ -125,95 +134,132 @@ interface SeriesAccumulator {
   /** sample name → value, in first-seen order */
   values: Map<string, number>;
   /** sample name → timestamp, for the mostrecent modes */
-  timestamps: Map<string, number>;
+  timestamps: Map<string, number> | undefined;
   /** histogram bound → non-cumulative count */
-  buckets: Map<number, number>;
+  buckets: Map<number, number> | undefined;
 }
 
 interface FamilyAccumulator {
   name: string;
   type: MetricType;
   help: string;
-  /** As in the reference, the last gauge file read decides the mode of the family. */
+  /** A gauge family's mode: that of the first file it is read from (files are read in name order). */
   mode: GaugeMode | undefined;
-  raw: { key: DecodedKey; value: number; timestamp: number; id: string }[];
+  series: Map<string, SeriesAccumulator>;
+}
+
+/** A gauge family found in files of two modes: its samples are all merged by the first. */
+export interface ModeConflict {
+  family: string;
+  mode: GaugeMode;
+  alsoWrittenAs: GaugeMode;
+}
+
+/**
+ * Identities of archive files, which hold the folded values of processes that are gone
+ * (see compaction.ts). An `all`-mode gauge archive keeps each process's id in a `pid` label.
+ */
+export function isArchiveIdentity(id: string): boolean {
+  return /^archive\d*$/.test(id);
+}
+
+/**
+ * Accumulates files one at a time, so memory grows with the number of distinct series, not
+ * with the number of files or entries read.
+ */
+export class Merger {
+  private readonly families = new Map<string, FamilyAccumulator>();
+  readonly conflicts: ModeConflict[] = [];
+
+  add({ file, records }: FileRecords): void {
+    for (const record of records) {
+      const { key } = record;
+      let family = this.families.get(key.metricName);
+      if (family === undefined) {
+        family = { name: key.metricName, type: file.type, help: key.help, mode: file.mode, series: new Map() };
+        this.families.set(family.name, family);
+      } else if (file.mode !== undefined && family.mode !== undefined && file.mode !== family.mode) {
+        if (!this.conflicts.some((c) => c.family === family!.name && c.alsoWrittenAs === file.mode)) {
+          this.conflicts.push({ family: family.name, mode: family.mode, alsoWrittenAs: file.mode });
+        }
+      }
+      if (family.type === 'gauge') addGauge(family, record, file.id);
+      else if (family.type === 'histogram' && key.bucketBound !== undefined) addBucket(family, key, record.value);
+      else addSum(seriesOf(family.series, key.labelsId, key.labels), key.sampleName, record.value);
+    }
+  }
+
+  result(): MetricFamily[] {
+    return [...this.families.values()].map(finish);
+  }
 }
 
 export function mergeFiles(files: Iterable<FileRecords>): MetricFamily[] {
-  const families = new Map<string, FamilyAccumulator>();
-  for (const { file, records } of files) {
-    for (const record of records) {
-      let family = families.get(record.key.metricName);
-      if (family === undefined) {
-        family = { name: record.key.metricName, type: file.type, help: record.key.help, mode: undefined, raw: [] };
-        families.set(family.name, family);
-      }
-      if (file.mode !== undefined) family.mode = file.mode;
-      family.raw.push({ key: record.key, value: record.value, timestamp: record.timestamp, id: file.id });
-    }
-  }
-  return [...families.values()].map(accumulate);
+  const merger = new Merger();
+  for (const file of files) merger.add(file);
+  return merger.result();
 }
 
 function seriesOf(series: Map<string, SeriesAccumulator>, id: string, labels: Labels): SeriesAccumulator {
   let found = series.get(id);
   if (found === undefined) {
-    found = { labels, values: new Map(), timestamps: new Map(), buckets: new Map() };
+    found = { labels, values: new Map(), timestamps: undefined, buckets: undefined };
     series.set(id, found);
   }
   return found;
 }
 
-function accumulate(family: FamilyAccumulator): MetricFamily {
-  const series = new Map<string, SeriesAccumulator>();
-  const mode = family.type === 'gauge' ? (family.mode ?? 'all') : undefined;
-  const keepsPid = mode === 'all' || mode === 'liveall';
+function addSum(series: SeriesAccumulator, sampleName: string, value: number): void {
+  series.values.set(sampleName, (series.values.get(sampleName) ?? 0) + value);
+}
 
-  for (const { key, value, timestamp, id } of family.raw) {
-    if (family.type === 'histogram' && key.bucketBound !== undefined) {
-      const target = seriesOf(series, key.labelsWithoutLeId!, key.labelsWithoutLe!);
-      target.buckets.set(key.bucketBound, (target.buckets.get(key.bucketBound) ?? 0) + value);
-      continue;
-    }
-    if (mode === undefined) {
-      const target = seriesOf(series, key.labelsId, key.labels);
-      target.values.set(key.sampleName, (target.values.get(key.sampleName) ?? 0) + value);
-      continue;
-    }
-    // Gauges: the pid label is the file's identity; the aggregating modes drop it again.
-    const { pid: _ignored, ...userLabels } = key.labels;
-    const labels = keepsPid ? { ...userLabels, pid: id } : userLabels;
-    const target = seriesOf(series, keepsPid ? `${labelsIdOf(userLabels)}\u0000${id}` : labelsIdOf(userLabels), labels);
-    const current = target.values.get(key.sampleName);
-    switch (mode) {
-      case 'min':
-      case 'livemin':
-        if (current === undefined || value < current) target.values.set(key.sampleName, value);
-        break;
-      case 'max':
-      case 'livemax':
-        if (current === undefined || value > current) target.values.set(key.sampleName, value);
-        break;
-      case 'sum':
-      case 'livesum':
-        target.values.set(key.sampleName, (current ?? 0) + value);
-        break;
-      case 'mostrecent':
-      case 'livemostrecent':
-        if ((target.timestamps.get(key.sampleName) ?? 0) < timestamp) {
-          target.values.set(key.sampleName, value);
-          target.timestamps.set(key.sampleName, timestamp);
-        }
-        break;
-      default:
+/** Buckets are summed per numeric bound, so `1` and `1.0` (or `1e+07` and `1e+007`) are one bucket. */
+function addBucket(family: FamilyAccumulator, key: DecodedKey, value: number): void {
+  const series = seriesOf(family.series, key.labelsWithoutLeId!, key.labelsWithoutLe!);
+  series.buckets ??= new Map();
+  series.buckets.set(key.bucketBound!, (series.buckets.get(key.bucketBound!) ?? 0) + value);
+}
+
+function addGauge(family: FamilyAccumulator, { key, value, timestamp }: FileRecord, id: string): void {
+  const mode = family.mode ?? 'all';
+  if (mode === 'all' || mode === 'liveall') {
+    // The pid label is the file's identity, except in an archive, which keeps each process's own.
+    const pid = isArchiveIdentity(id) && key.labels.pid !== undefined ? key.labels.pid : id;
+    const target = seriesOf(family.series, `${key.labelsWithoutPidId}\u0000${pid}`, { ...key.labelsWithoutPid, pid });
+    target.values.set(key.sampleName, value);
+    return;
+  }
+  const target = seriesOf(family.series, key.labelsWithoutPidId, key.labelsWithoutPid);
+  const current = target.values.get(key.sampleName);
+  switch (mode) {
+    case 'min':
+    case 'livemin':
+      if (current === undefined || value < current) target.values.set(key.sampleName, value);
+      break;
+    case 'max':
+    case 'livemax':
+      if (current === undefined || value > current) target.values.set(key.sampleName, value);
+      break;
+    case 'sum':
+    case 'livesum':
+      target.values.set(key.sampleName, (current ?? 0) + value);
+      break;
+    default: {
+      // mostrecent: the newest timestamp wins, and only one strictly newer than 0.
+      target.timestamps ??= new Map();
+      if ((target.timestamps.get(key.sampleName) ?? 0) < timestamp) {
         target.values.set(key.sampleName, value);
+        target.timestamps.set(key.sampleName, timestamp);
+      }
     }
   }
+}
 
+function finish(family: FamilyAccumulator): MetricFamily {
   const samples: Sample[] = [];
-  for (const { labels, values, buckets } of series.values()) {
+  for (const { labels, values, buckets } of family.series.values()) {
     for (const [name, value] of values) samples.push({ name, labels, value });
-    if (family.type !== 'histogram' || buckets.size === 0) continue;
+    if (family.type !== 'histogram' || buckets === undefined || buckets.size === 0) continue;
     let cumulative = 0;
     for (const bound of [...buckets.keys()].sort((a, b) => a - b)) {
       cumulative += buckets.get(bound)!;

@@ -1,5 +1,5 @@
 import { Registry, type MetricObject, type MetricObjectWithValues, type MetricValue, type MetricValueWithName } from 'prom-client';
-import { collectDirectory, collectStore, type Collection } from './collector.js';
+import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
 import type { KeyCache, MetricFamily } from './merge.js';
 import { reportOnce } from './report.js';
 import { defaultStore, directoryFromEnvironment, existingDefaultStore } from './storage/defaultStore.js';
@@ -60,12 +60,13 @@ export class MultiprocessRegistry extends Registry<ContentType> {
       // Our own pending writes first, so a process that serves /metrics sees its latest values.
       existingDefaultStore()?.flush();
       this.options.store?.flush();
-      collection = await collectDirectory(dir, this.keyCache);
+      collection = await collectDirectory(dir, { cache: this.keyCache });
     } else {
       collection = collectStore(this.options.store ?? defaultStore(), this.keyCache);
     }
     this.lastCollection = collection;
-    this.merged = collection.families.map(toPromClient);
+    const health = dir !== undefined ? collectionHealth(collection) : [];
+    this.merged = [...collection.families, ...health].map(toPromClient);
     return collection;
   }
 
