@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Registry } from 'prom-client';
 import { MetricConfigurationError, MultiprocessDirectoryError } from './errors.js';
 import { identityProblem } from './fileNames.js';
+import { compactDirectory } from './compaction/compact.js';
 import { startExporter } from './exporter.js';
 import { cleanDirectory, markProcessDead } from './processes.js';
 import { MultiprocessRegistry } from './registry.js';
@@ -80,6 +81,13 @@ function markDead(id: string, _options: unknown, command: Command): void {
   for (const file of removed) console.log(`removed ${file}`);
 }
 
+async function compact(options: { dead?: string[]; detectDeadPids: boolean }, command: Command): Promise<void> {
+  const dir = directoryOf(command);
+  const result = await compactDirectory(dir, { dead: options.dead ?? [], detectDeadPids: options.detectDeadPids });
+  if (result.folded.length === 0) console.log(`nothing to fold in ${dir} (archive generation ${result.generation})`);
+  else console.log(`folded ${result.folded.length} dead process(es) into archive generation ${result.generation}, removed ${result.filesRemoved} files from ${dir}`);
+}
+
 function portNumber(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('Not a port number (0 to 65535).');
@@ -138,6 +146,18 @@ function buildProgram(): Command {
     .option('--dir <path>', 'the metrics directory')
     .addHelpText('after', helpAfter(['prom-multiproc mark-dead 4242 --dir /run/app-metrics']))
     .action(markDead);
+
+  program
+    .command('compact')
+    .description('Fold the files of dead processes into one archive file per kind, so the directory stops growing under worker recycling. Safe while workers write and scrapes read.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--dead <id...>', 'identities known to be dead (from the process manager)', (id: string, previous: string[] = []) => [...previous, processIdentity(id)])
+    .option('--no-detect-dead-pids', 'do not treat identities that are pids of processes gone from this host as dead (use when containers or hosts share the directory)')
+    .addHelpText('after', helpAfter([
+      'prom-multiproc compact --dir /run/app-metrics',
+      'prom-multiproc compact --dir /shared/metrics --no-detect-dead-pids --dead web-3 web-7',
+    ], 'Dead means: named with --dead, or (by default) an identity that is the pid of a process no longer running on this host.'))
+    .action(compact);
 
   program
     .command('serve')

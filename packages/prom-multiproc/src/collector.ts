@@ -8,6 +8,7 @@ import { MultiprocessDirectoryError } from './errors.js';
 import { FileFormatError } from './format.js';
 import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
 import { Merger, decodeEntries, decodeFile, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from './compaction/manifest.js';
 import { reportOnce } from './report.js';
 import type { SeriesStore } from './storage/store.js';
 
@@ -69,10 +70,37 @@ async function readOne(filePath: string, file: ParsedFileName, cache: KeyCache):
   }
 }
 
-/** Reads and merges every metrics file in `dir`. */
+// A compaction that commits while a scrape reads makes the scrape start over; more than a
+// few in a row would take a compaction per few milliseconds, so then the last read stands.
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Reads and merges every metrics file in `dir`: the processes' files and the current archive
+ * of compacted ones. Consistent with a compaction running at the same time: the read is
+ * repeated when a compaction committed during it (see compaction/manifest.ts).
+ */
 export async function collectDirectory(dir: string, options: CollectOptions = {}): Promise<Collection> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await manifestOf(dir);
+    const collection = await collectOnce(dir, visibleUnder(before), options);
+    if (attempt >= MAX_ATTEMPTS || sameManifest(before, await manifestOf(dir))) return collection;
+  }
+}
+
+async function manifestOf(dir: string): Promise<Manifest> {
+  try {
+    return await readManifest(dir);
+  } catch (error) {
+    reportOnce(`manifest\u0000${dir}`, new Error(
+      `the compaction manifest in ${dir} cannot be read (${(error as Error).message}); archives other than the first are left out until a compaction rewrites it`,
+    ));
+    return EMPTY_MANIFEST;
+  }
+}
+
+async function collectOnce(dir: string, visible: (file: ParsedFileName) => boolean, options: CollectOptions): Promise<Collection> {
   const cache = options.cache ?? new Map();
-  const listed = (await listMetricsFiles(dir)).filter(({ name, file }) => options.select?.(file, name) ?? true);
+  const listed = (await listMetricsFiles(dir)).filter(({ name, file }) => visible(file) && (options.select?.(file, name) ?? true));
   const merger = new Merger();
   const skipped: SkippedFile[] = [];
   let filesRead = 0;

@@ -47,6 +47,12 @@ export function identityProblem(id: string): string | undefined {
   return undefined;
 }
 
+/** Why a process cannot write under this identity: the name rules, and `archive<N>` is compaction's. */
+export function writerIdentityProblem(id: string): string | undefined {
+  if (/^archive\d*$/.test(id)) return 'identities "archive" and "archive<N>" name the archives of compacted processes';
+  return identityProblem(id);
+}
+
 /** The parts of one of our file names, or undefined for any other file (which is then ignored). */
 export function parseFileName(name: string): ParsedFileName | undefined {
   if (!name.endsWith('.db')) return undefined;

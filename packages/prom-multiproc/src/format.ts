@@ -119,3 +119,18 @@ export function readEntries(bytes: Uint8Array): Entry[] {
   }
   return entries;
 }
+
+/** A whole file holding `entries` in order, sized as the reference client would have grown it. */
+export function encodeFile(entries: readonly { key: string; value: number; timestamp: number }[]): Buffer {
+  const keys = entries.map((entry) => Buffer.from(entry.key, 'utf8'));
+  const used = keys.reduce((total, key) => total + entrySize(key.length), HEADER_SIZE);
+  const buffer = Buffer.alloc(grownCapacity(INITIAL_FILE_SIZE, used));
+  let offset = HEADER_SIZE;
+  entries.forEach((entry, i) => {
+    const key = keys[i]!;
+    writeEntry(buffer, offset, key, entry.value, entry.timestamp);
+    offset += entrySize(key.length);
+  });
+  writeUsed(buffer, used);
+  return buffer;
+}

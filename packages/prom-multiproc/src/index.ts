@@ -23,3 +23,5 @@ export { metricsEndpoint, wantsOpenMetrics, type Exposition } from './http/metri
 export { routeMatcher } from './http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './cluster.js';
 export { startExporter, type ExporterOptions, type RunningExporter } from './exporter.js';
+export { compactDirectory, pidIsGone, type CompactOptions, type CompactionResult, type CompactionStep } from './compaction/compact.js';
+export type { MarkDeadOptions } from './processes.js';

@@ -30,7 +30,9 @@ export interface MetricFamily {
 }
 
 /** One decoded key, with what the merge needs precomputed once per distinct key. */
-interface DecodedKey extends ParsedKey {
+export interface DecodedKey extends ParsedKey {
+  /** The key as it is stored. */
+  raw: string;
   /** Identifies the label set (label order does not matter). */
   labelsId: string;
   /** The labels without `pid`, which a gauge's file identity replaces. */
@@ -91,6 +93,7 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   const { pid: _pid, ...labelsWithoutPid } = parsed.labels;
   const decoded: DecodedKey = {
     ...parsed,
+    raw: key,
     labelsId: labelsIdOf(parsed.labels),
     labelsWithoutPid,
     labelsWithoutPidId: labelsIdOf(labelsWithoutPid),

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from './errors.js';
-import { GAUGE_MODES, fileNameOf, identityProblem, isLiveMode, parseFileName } from './fileNames.js';
+import { compactDirectory, type CompactionResult } from './compaction/compact.js';
+import { MANIFEST_NAME } from './compaction/manifest.js';
+import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProblem } from './fileNames.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
 
 function requireDirectory(dir: string | undefined, what: string): string {
@@ -12,15 +14,35 @@ function requireDirectory(dir: string | undefined, what: string): string {
   return resolved;
 }
 
+export interface MarkDeadOptions {
+  dir?: string;
+  /** Also fold the process's remaining files into the archive now (see compactDirectory). */
+  compact?: boolean;
+}
+
 /**
  * Call when a process that wrote metrics has exited (from the process manager: the cluster
  * primary's 'exit' event, PM2's hooks). Removes its live-mode gauge files, so those series
  * leave the merge; its counters, histograms, summaries and non-live gauges stay, so totals
- * never go backwards. Returns the files removed.
+ * never go backwards. Returns the files removed; with `{ compact: true }`, a promise of the
+ * files removed and of the compaction that folded the rest into the archive.
  */
-export function markProcessDead(id: string | number, dir?: string): string[] {
+export function markProcessDead(id: string | number, dir?: string | (MarkDeadOptions & { compact?: false })): string[];
+export function markProcessDead(id: string | number, options: MarkDeadOptions & { compact: true }): Promise<{ removed: string[]; compaction: CompactionResult }>;
+export function markProcessDead(
+  id: string | number,
+  dirOrOptions?: string | MarkDeadOptions,
+): string[] | Promise<{ removed: string[]; compaction: CompactionResult }> {
+  const options = typeof dirOrOptions === 'string' ? { dir: dirOrOptions } : (dirOrOptions ?? {});
+  const removed = removeLiveGauges(id, options.dir);
+  if (options.compact !== true) return removed;
+  const directory = requireDirectory(options.dir, 'markProcessDead');
+  return compactDirectory(directory, { dead: [String(id)], detectDeadPids: false }).then((compaction) => ({ removed, compaction }));
+}
+
+function removeLiveGauges(id: string | number, dir: string | undefined): string[] {
   const identity = String(id);
-  const problem = identityProblem(identity);
+  const problem = writerIdentityProblem(identity);
   if (problem !== undefined) throw new MultiprocessDirectoryError(`cannot mark process "${identity}" dead: ${problem}`, dir ?? '');
   const directory = requireDirectory(dir, 'markProcessDead');
   const removed: string[] = [];
@@ -79,7 +101,8 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[] } 
   }
   const removed: string[] = [];
   for (const name of fs.readdirSync(directory).sort()) {
-    if (parseFileName(name) === undefined) continue;
+    // Our files, and the compaction manifest that says which of them are current.
+    if (parseFileName(name) === undefined && name !== MANIFEST_NAME) continue;
     const file = path.join(directory, name);
     if (removeIfOurs(file)) removed.push(file);
   }

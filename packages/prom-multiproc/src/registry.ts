@@ -1,4 +1,5 @@
 import { Registry, type MetricObject, type MetricObjectWithValues, type MetricValue, type MetricValueWithName } from 'prom-client';
+import { compactDirectory } from './compaction/compact.js';
 import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
 import type { KeyCache, MetricFamily } from './merge.js';
 import { reportOnce } from './report.js';
@@ -18,6 +19,13 @@ export interface MultiprocessRegistryOptions {
   /** prom-client registries to serve alongside, e.g. the one collectDefaultMetrics() fills. */
   include?: Registry[];
   contentType?: ContentType;
+  /**
+   * Fold the files of dead processes into the archive whenever a scrape finds more than
+   * `files` metrics files (in the background, after the scrape). Dead means: the process id
+   * no longer exists on this host (see compactDirectory), so leave this off when processes
+   * in other containers or hosts write the directory.
+   */
+  autoCompact?: { files: number };
 }
 
 /**
@@ -43,6 +51,7 @@ export class MultiprocessRegistry extends Registry<ContentType> {
   private readonly options: MultiprocessRegistryOptions;
   private readonly keyCache: KeyCache = new Map();
   private merged: FamilyObject[] = [];
+  private compaction: Promise<unknown> | undefined;
   /** What the last collection skipped (unreadable files), for callers that report it. */
   lastCollection: Collection | undefined;
 
@@ -65,9 +74,20 @@ export class MultiprocessRegistry extends Registry<ContentType> {
       collection = collectStore(this.options.store ?? defaultStore(), this.keyCache);
     }
     this.lastCollection = collection;
+    if (dir !== undefined) this.compactIfCrowded(dir, collection.filesRead);
     const health = dir !== undefined ? collectionHealth(collection) : [];
     this.merged = [...collection.families, ...health].map(toPromClient);
     return collection;
+  }
+
+  private compactIfCrowded(dir: string, files: number): void {
+    const threshold = this.options.autoCompact?.files;
+    if (threshold === undefined || files <= threshold || this.compaction !== undefined) return;
+    this.compaction = compactDirectory(dir)
+      .catch((error: Error) => reportOnce(`auto-compact\u0000${dir}`, new Error(`automatic compaction of ${dir} failed: ${error.message}`)))
+      .finally(() => {
+        this.compaction = undefined;
+      });
   }
 
   override async metrics(): Promise<string> {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from '../errors.js';
-import { fileNameOf, identityProblem, type FileKind } from '../fileNames.js';
+import { fileNameOf, writerIdentityProblem, type FileKind } from '../fileNames.js';
 import { readEntries } from '../format.js';
 import type { RawEntry } from '../merge.js';
 import { forgetReport, reportOnce } from '../report.js';
@@ -36,7 +36,7 @@ export class FileStore implements SeriesStore {
 
   constructor(options: FileStoreOptions) {
     this.identity = String(options.identity ?? process.pid);
-    const problem = identityProblem(this.identity);
+    const problem = writerIdentityProblem(this.identity);
     if (problem !== undefined) {
       throw new MultiprocessDirectoryError(`process identity "${this.identity}" cannot name a metrics file: ${problem}`, options.dir);
     }

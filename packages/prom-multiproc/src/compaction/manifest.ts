@@ -1,0 +1,72 @@
+// Which archive generation is current, and which folded files may still be on disk.
+//
+// Compaction commits by replacing this small file (write aside, fsync, rename): before the
+// rename the old archive and the dead processes' files are the truth, after it the new
+// archive is, and the folded files that are still there are ignored until they are deleted.
+// A scrape reads it before and after reading the directory and starts over if it changed,
+// so it sees one side of a commit or the other, never both, without taking a lock.
+
+import { closeSync, fsyncSync, openSync, promises as fsp, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ParsedFileName } from '../fileNames.js';
+import { isArchiveIdentity } from '../merge.js';
+
+export const MANIFEST_NAME = '.prom-multiproc-archive.json';
+
+export interface Manifest {
+  /** The current archive files are `<kind>_archive<generation>.db`. */
+  generation: number;
+  /** Identities folded into the current archive whose files may not be deleted yet. */
+  pending: string[];
+}
+
+export const EMPTY_MANIFEST: Manifest = { generation: 0, pending: [] };
+
+export function archiveIdentity(generation: number): string {
+  return `archive${generation}`;
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, MANIFEST_NAME), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_MANIFEST;
+    throw error;
+  }
+  const parsed = JSON.parse(text) as Partial<Manifest>;
+  if (!Number.isInteger(parsed.generation) || !Array.isArray(parsed.pending)) {
+    throw new Error(`${path.join(dir, MANIFEST_NAME)} is not a compaction manifest`);
+  }
+  return { generation: parsed.generation!, pending: parsed.pending.map(String) };
+}
+
+export function sameManifest(a: Manifest, b: Manifest): boolean {
+  return a.generation === b.generation && a.pending.join('\u0000') === b.pending.join('\u0000');
+}
+
+/** Writes the manifest atomically and durably: aside, fsync, rename, fsync of the directory. */
+export function writeManifestSync(dir: string, manifest: Manifest): void {
+  const target = path.join(dir, MANIFEST_NAME);
+  const aside = `${target}.tmp-${process.pid}`;
+  writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o644 });
+  fsyncPath(aside);
+  renameSync(aside, target);
+  fsyncPath(dir);
+}
+
+export function fsyncPath(target: string): void {
+  const fd = openSync(target, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether a listed file belongs in the merge under `manifest`. */
+export function visibleUnder(manifest: Manifest): (file: ParsedFileName) => boolean {
+  const current = archiveIdentity(manifest.generation);
+  const pending = new Set(manifest.pending);
+  return (file) => (isArchiveIdentity(file.id) ? file.id === current : !pending.has(file.id));
+}
