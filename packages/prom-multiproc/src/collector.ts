@@ -8,6 +8,7 @@ import { MultiprocessDirectoryError } from './errors.js';
 import { FileFormatError } from './format.js';
 import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
 import { Merger, decodeEntries, decodeFile, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { withDirectoryLock } from './compaction/directoryLock.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from './compaction/manifest.js';
 import { reportOnce } from './report.js';
 import type { SeriesStore } from './storage/store.js';
@@ -70,9 +71,10 @@ async function readOne(filePath: string, file: ParsedFileName, cache: KeyCache):
   }
 }
 
-// A compaction that commits while a scrape reads makes the scrape start over; more than a
-// few in a row would take a compaction per few milliseconds, so then the last read stands.
-const MAX_ATTEMPTS = 5;
+// A compaction that commits while a scrape reads makes the scrape start over. When
+// compactions keep committing faster than a scrape can read (a large directory under heavy
+// worker churn), the scrape takes the compactors' lock instead, and waits for none after it.
+const OPTIMISTIC_ATTEMPTS = 3;
 
 /**
  * Reads and merges every metrics file in `dir`: the processes' files and the current archive
@@ -80,10 +82,20 @@ const MAX_ATTEMPTS = 5;
  * repeated when a compaction committed during it (see compaction/manifest.ts).
  */
 export async function collectDirectory(dir: string, options: CollectOptions = {}): Promise<Collection> {
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
     const before = await manifestOf(dir);
     const collection = await collectOnce(dir, visibleUnder(before), options);
-    if (attempt >= MAX_ATTEMPTS || sameManifest(before, await manifestOf(dir))) return collection;
+    if (sameManifest(before, await manifestOf(dir))) return collection;
+  }
+  try {
+    return await withDirectoryLock(dir, async () => collectOnce(dir, visibleUnder(await manifestOf(dir)), options));
+  } catch (error) {
+    if (error instanceof MultiprocessDirectoryError) throw error;
+    // A reader that may not write the directory cannot lock it: the last read will have to do.
+    reportOnce(`scrape-lock\u0000${dir}`, new Error(
+      `a scrape of ${dir} kept overlapping compactions and could not take their lock (${(error as Error).message}); it may count a compacted process twice or not at all`,
+    ));
+    return collectOnce(dir, visibleUnder(await manifestOf(dir)), options);
   }
 }
 

@@ -21,7 +21,7 @@ import { decodeFile, isArchiveIdentity, type FileRecords, type KeyCache } from '
 import { reportOnce } from '../report.js';
 import { withDirectoryLock } from './directoryLock.js';
 import { foldForArchive } from './fold.js';
-import { archiveIdentity, fsyncPath, readManifest, writeManifestSync, type Manifest } from './manifest.js';
+import { archiveIdentity, readManifest, writeManifestSync, type Manifest } from './manifest.js';
 
 export type CompactionStep = 'recovered' | 'read' | 'archive-written' | 'committed' | 'deleted' | 'settled';
 
@@ -84,24 +84,24 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
 
     const cache: KeyCache = new Map();
     const current = archiveIdentity(manifest.generation);
-    const sources: FileRecords[] = [];
-    for (const { name, file } of listed.filter((entry) => entry.file.id === current)) {
-      sources.push(decodeFile(file, await fsp.readFile(path.join(dir, name)), cache));
-    }
+    const sources: FileRecords[] = await readAll(dir, listed.filter((entry) => entry.file.id === current), cache);
     const folded: string[] = [];
-    for (const id of candidates.sort()) {
-      // All of an identity's files or none: a file that cannot be read keeps its process out.
-      try {
-        const own: FileRecords[] = [];
-        for (const { name, file } of byIdentity.get(id)!) {
-          own.push(decodeFile(file, await fsp.readFile(path.join(dir, name)), cache));
+    const candidateFiles = await Promise.all(
+      candidates.sort().map(async (id) => {
+        // All of an identity's files or none: a file that cannot be read keeps its process out.
+        try {
+          return { id, records: await readAll(dir, byIdentity.get(id)!, cache) };
+        } catch (error) {
+          if (!(error instanceof FileFormatError)) throw error;
+          reportOnce(`compact\u0000${dir}\u0000${id}`, new Error(`compaction left the files of ${id} in ${dir} alone: ${error.message}`));
+          return undefined;
         }
-        sources.push(...own);
-        folded.push(id);
-      } catch (error) {
-        if (!(error instanceof FileFormatError)) throw error;
-        reportOnce(`compact\u0000${dir}\u0000${id}`, new Error(`compaction left the files of ${id} in ${dir} alone: ${error.message}`));
-      }
+      }),
+    );
+    for (const candidate of candidateFiles) {
+      if (candidate === undefined) continue;
+      sources.push(...candidate.records);
+      folded.push(candidate.id);
     }
     await step('read');
     if (folded.length === 0) return { folded, filesRemoved, generation: manifest.generation };
@@ -125,6 +125,10 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
   });
 }
 
+async function readAll(dir: string, files: { name: string; file: ParsedFileName }[], cache: KeyCache): Promise<FileRecords[]> {
+  return Promise.all(files.map(async ({ name, file }) => decodeFile(file, await fsp.readFile(path.join(dir, name)), cache)));
+}
+
 /** Finishes a compaction that crashed: after its commit, delete what it folded; before, its unused archive. */
 async function recover(dir: string): Promise<number> {
   const manifest = await readManifest(dir);
@@ -143,13 +147,11 @@ async function recover(dir: string): Promise<number> {
 function writeArchive(dir: string, identity: string, entries: Map<FileKind, { key: string; value: number; timestamp: number }[]>): void {
   for (const [kind, kindEntries] of entries) {
     const target = path.join(dir, fileNameOf(kind, identity));
-    // Written under a name no collector reads, made durable, then renamed into place.
+    // Written under a name no collector reads, then renamed into place whole.
     const aside = path.join(dir, `.archive-${kind}-${process.pid}.tmp`);
     writeFileSync(aside, encodeFile(kindEntries), { mode: 0o644 });
-    fsyncPath(aside);
     renameSync(aside, target);
   }
-  fsyncPath(dir);
 }
 
 function removeAll(dir: string, names: string[]): number {

@@ -1,12 +1,12 @@
 // Which archive generation is current, and which folded files may still be on disk.
 //
-// Compaction commits by replacing this small file (write aside, fsync, rename): before the
+// Compaction commits by replacing this small file (write aside, rename): before the
 // rename the old archive and the dead processes' files are the truth, after it the new
 // archive is, and the folded files that are still there are ignored until they are deleted.
 // A scrape reads it before and after reading the directory and starts over if it changed,
 // so it sees one side of a commit or the other, never both, without taking a lock.
 
-import { closeSync, fsyncSync, openSync, promises as fsp, renameSync, writeFileSync } from 'node:fs';
+import { promises as fsp, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from '../fileNames.js';
 import { isArchiveIdentity } from '../merge.js';
@@ -45,23 +45,16 @@ export function sameManifest(a: Manifest, b: Manifest): boolean {
   return a.generation === b.generation && a.pending.join('\u0000') === b.pending.join('\u0000');
 }
 
-/** Writes the manifest atomically and durably: aside, fsync, rename, fsync of the directory. */
+/**
+ * Writes the manifest atomically: aside, then renamed over the old one. Not fsynced: the
+ * steps guard against the compactor dying, which leaves the page cache intact; a machine
+ * crash loses the workers' unsynced values as well, and the directory usually lives on tmpfs.
+ */
 export function writeManifestSync(dir: string, manifest: Manifest): void {
   const target = path.join(dir, MANIFEST_NAME);
   const aside = `${target}.tmp-${process.pid}`;
   writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o644 });
-  fsyncPath(aside);
   renameSync(aside, target);
-  fsyncPath(dir);
-}
-
-export function fsyncPath(target: string): void {
-  const fd = openSync(target, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Whether a listed file belongs in the merge under `manifest`. */
