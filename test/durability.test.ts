@@ -53,10 +53,14 @@ function start(dir: string, scenario: Scenario, options: { count?: number; ident
   running.add(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // 'exit', not 'close': tsx's esbuild service inherits the child's stderr and may hold the
+  // pipe open for a while after the child died. Its stderr then gets a moment to drain.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const ended = new Promise<Ending>((resolve) => {
-    child.once('close', (code, signal) => {
+    child.once('exit', (code, signal) => {
       running.delete(child);
-      resolve({ code, signal });
+      const drained = new Promise<void>((done) => setTimeout(done, 2000).unref());
+      void Promise.race([closed, drained]).then(() => resolve({ code, signal }));
     });
   });
   return { child, ended, stderr: () => stderr };

@@ -25,3 +25,4 @@ export { setupClusterMetrics, type ClusterMetricsOptions } from './cluster.js';
 export { startExporter, type ExporterOptions, type RunningExporter } from './exporter.js';
 export { compactDirectory, pidIsGone, type CompactOptions, type CompactionResult, type CompactionStep } from './compaction/compact.js';
 export type { MarkDeadOptions } from './processes.js';
+export { watchPm2Exits, markExitedProcessesDead, type Pm2Api, type Pm2ExitWatch, type Pm2ExitWatchOptions, type Pm2ProcessEvent } from './pm2.js';

@@ -2,7 +2,6 @@
 // two of them never fold the same files. Scrapes do not need it (see manifest.ts).
 
 import * as path from 'node:path';
-import lockfile from 'proper-lockfile';
 
 export const LOCK_NAME = '.prom-multiproc.lock';
 
@@ -12,6 +11,10 @@ const STALE_MS = 10_000;
 const UPDATE_MS = 2_000;
 
 export async function withDirectoryLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  // Loaded on first use, not with the library: proper-lockfile installs signal-exit's
+  // SIGTERM/SIGINT/SIGHUP handlers when it loads, and a worker that never compacts must keep
+  // Node's own signal behaviour (a SIGTERM ends even a process whose event loop is blocked).
+  const { default: lockfile } = await import('proper-lockfile');
   const release = await lockfile.lock(dir, {
     lockfilePath: path.join(dir, LOCK_NAME),
     realpath: false,
