@@ -3,7 +3,10 @@
 // mmap files when PYTHON_CLIENT_CHECKOUT names a checkout), in one run, with the ratios the
 // design targets: at most 2x prom-client, at least 4x faster than Python.
 //
-//   node --import tsx tools/bench-hot-path.ts [--check] [--rounds=5] [--ops=2000000] [--per-turn=100]
+//   node --import tsx tools/bench-hot-path.ts [--check] [--thread] [--rounds=5] [--ops=2000000] [--per-turn=100]
+//
+// --thread runs every Node subject inside a worker thread of its fresh process
+// (bench/runSubjectInThread.ts), as a thread pool runs it.
 //
 // Every (subject, mode) runs in its own fresh process, rounds interleaved (A B C A B C ...), so
 // JIT state, garbage and machine noise are spread over all subjects; the median round counts.
@@ -19,7 +22,8 @@ const MAX_VS_PROM_CLIENT = 2.0;
 const MIN_VS_PYTHON = 4.0;
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const childScript = fileURLToPath(new URL('./bench/runSubject.ts', import.meta.url));
+const inThread = process.argv.includes('--thread');
+const childScript = fileURLToPath(new URL(inThread ? './bench/runSubjectInThread.ts' : './bench/runSubject.ts', import.meta.url));
 
 function option(name: string, fallback: number): number {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -85,6 +89,7 @@ const ns = (value: number): string => value.toFixed(1).padStart(8);
 const cpuList = cpus();
 console.log('prom-multiproc hot-path benchmark');
 console.log(`node ${process.version} (${process.platform}/${process.arch}), ${cpuList.length} x ${cpuList[0]?.model.trim() ?? 'unknown cpu'}`);
+if (inThread) console.log('every Node subject runs in a worker thread (--thread)');
 console.log(`workload: counter.labels(route).inc() / histogram.labels(route).observe(x), ${ROUTES.length} routes cycled`);
 console.log(`${ops} ops per round after ${Math.ceil(ops / 10)} warm-up ops, ${rounds} rounds interleaved, a fresh process per subject and round`);
 console.log(`"${turnText}": ${perTurn} ops per event-loop turn, so the file store pays one coalesced write per turn (prom-client batched alike)`);

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import { MetricConfigurationError, MultiprocessDirectoryError } from './errors.js';
 import { identityProblem } from './fileNames.js';
 import { compactDirectory } from './compaction/compact.js';
-import { startExporter } from './exporter.js';
+import { EXPORTER_LIMITS, startExporter } from './exporter.js';
+import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
 import { cleanDirectory, markProcessDead } from './processes.js';
 import { MultiprocessRegistry } from './registry.js';
 import { setProblemReporter } from './report.js';
@@ -94,12 +95,49 @@ function portNumber(text: string): number {
   return port;
 }
 
-async function serve(options: { port: number; host: string }, command: Command): Promise<void> {
+interface ServeOptions {
+  port: number;
+  host: string;
+  bearerTokenFile?: string;
+  basicAuthFile?: string;
+  maxConcurrentScrapes: number;
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('Not a positive integer.');
+  return value;
+}
+
+/** Reads a credentials file when the option is parsed, so a bad file is a usage error (exit 2) naming it. */
+function credentialsFile<T>(read: (file: string) => T): (file: string) => string {
+  return (file) => {
+    try {
+      read(file);
+    } catch (error) {
+      throw new InvalidArgumentError(`${(error as Error).message}.`);
+    }
+    return file;
+  };
+}
+
+async function serve(options: ServeOptions, command: Command): Promise<void> {
   const dir = directoryOf(command);
   if (!statSync(dir).isDirectory()) throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory`, dir);
+  if (options.bearerTokenFile !== undefined && options.basicAuthFile !== undefined) {
+    command.error('choose one of --bearer-token-file and --basic-auth-file', { exitCode: EXIT_USAGE, code: 'prom-multiproc.twoAuth' });
+  }
   setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
-  const exporter = await startExporter({ dir, port: options.port, host: options.host });
-  console.log(`serving ${dir} on ${exporter.url}/metrics`);
+  const exporter = await startExporter({
+    dir,
+    port: options.port,
+    host: options.host,
+    maxConcurrentScrapes: options.maxConcurrentScrapes,
+    ...(options.bearerTokenFile === undefined ? {} : { bearerToken: readBearerTokenFile(options.bearerTokenFile) }),
+    ...(options.basicAuthFile === undefined ? {} : { basicAuth: readBasicAuthFile(options.basicAuthFile) }),
+  });
+  const auth = options.bearerTokenFile !== undefined ? ' (bearer token required)' : options.basicAuthFile !== undefined ? ' (basic auth required)' : '';
+  console.log(`serving ${dir} on ${exporter.url}/metrics${auth}`);
   // Graceful: stop accepting, let scrapes in progress finish, then exit 0.
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -165,10 +203,15 @@ function buildProgram(): Command {
     .option('--dir <path>', 'the metrics directory')
     .option('--port <port>', 'the port to listen on', portNumber, 9464)
     .option('--host <address>', 'the address to bind; 0.0.0.0 to be reachable from other hosts', '127.0.0.1')
+    .option('--bearer-token-file <path>', 'require "Authorization: Bearer <token>", the token being the content of this file', credentialsFile(readBearerTokenFile))
+    .option('--basic-auth-file <path>', 'require HTTP basic auth by one of the users of this file of "user:password" lines', credentialsFile(readBasicAuthFile))
+    .option('--max-concurrent-scrapes <n>', 'scrapes merged at once; more are answered 503 with Retry-After', positiveInteger, EXPORTER_LIMITS.defaultConcurrentScrapes)
     .addHelpText('after', helpAfter([
       'prom-multiproc serve --dir /run/app-metrics --port 9464',
-      'prom-multiproc serve --dir /run/app-metrics --host 0.0.0.0',
-    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0.'))
+      'prom-multiproc serve --dir /run/app-metrics --host 0.0.0.0 --bearer-token-file /etc/app/metrics-token',
+    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0.\n' +
+      'Credentials come from files (mode 0600), never from the command line, which other users can read.\n' +
+      `Requests with a body or more than ${EXPORTER_LIMITS.maxHeaderBytes} bytes of headers are refused.`))
     .action(serve);
 
   return program;

@@ -10,6 +10,7 @@ import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from '.
 import { Merger, decodeEntries, decodeFile, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
 import { withDirectoryLock } from './compaction/directoryLock.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from './compaction/manifest.js';
+import { readMetricsFile } from './readMetricsFile.js';
 import { reportOnce } from './report.js';
 import type { SeriesStore } from './storage/store.js';
 
@@ -61,7 +62,7 @@ export async function listMetricsFiles(dir: string): Promise<{ name: string; fil
 
 async function readOne(filePath: string, file: ParsedFileName, cache: KeyCache): Promise<FileRecords | SkippedFile | undefined> {
   try {
-    return decodeFile(file, await fsp.readFile(filePath), cache);
+    return decodeFile(file, await readMetricsFile(filePath), cache);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.

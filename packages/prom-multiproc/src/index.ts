@@ -7,6 +7,8 @@ export { MultiprocessRegistry, type MultiprocessRegistryOptions } from './regist
 export { collectDirectory, type Collection, type SkippedFile } from './collector.js';
 export { markProcessDead, cleanDirectory } from './processes.js';
 export { configure, directoryFromEnvironment, type MultiprocessSettings } from './storage/defaultStore.js';
+export { markThreadDead, watchWorkerThread, type ThreadDeathOptions } from './threads.js';
+export { startProcessMetrics, type ProcessMetricsOptions } from './processMetrics.js';
 export { FileStore, type FileStoreOptions } from './storage/fileStore.js';
 export { MemoryStore } from './storage/memoryStore.js';
 export type { SeriesStore, StoreOptions } from './storage/store.js';
@@ -23,6 +25,6 @@ export { metricsEndpoint, wantsOpenMetrics, type Exposition } from './http/metri
 export { routeMatcher } from './http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './cluster.js';
 export { startExporter, type ExporterOptions, type RunningExporter } from './exporter.js';
+export { watchPm2Exits, markExitedProcessesDead, type Pm2Api, type Pm2ExitWatch, type Pm2ExitWatchOptions, type Pm2ProcessEvent } from './pm2.js';
 export { compactDirectory, pidIsGone, type CompactOptions, type CompactionResult, type CompactionStep } from './compaction/compact.js';
 export type { MarkDeadOptions } from './processes.js';
-export { watchPm2Exits, markExitedProcessesDead, type Pm2Api, type Pm2ExitWatch, type Pm2ExitWatchOptions, type Pm2ProcessEvent } from './pm2.js';

@@ -150,8 +150,12 @@ describe('histograms', () => {
       assert.match(error.message, /le="abc" of h_bucket is not a number/);
       return true;
     });
-    // Elsewhere le is an ordinary label.
-    const gauge = decodeFile(parseFileName('gauge_all_1.db')!, bytes);
+    // Elsewhere le is an ordinary label (a gauge's sample is named as the gauge).
+    const gaugeKey = Buffer.from(entryKey('h', 'h', ['le'], ['abc'], 'help'));
+    const gaugeBytes = Buffer.alloc(256);
+    writeEntry(gaugeBytes, HEADER_SIZE, gaugeKey, 1, 0);
+    writeUsed(gaugeBytes, HEADER_SIZE + entrySize(gaugeKey.length));
+    const gauge = decodeFile(parseFileName('gauge_all_1.db')!, gaugeBytes);
     assert.equal(gauge.records[0]!.key.labels.le, 'abc');
   });
 

@@ -38,6 +38,8 @@ export interface DecodedKey extends ParsedKey {
   /** The labels without `pid`, which a gauge's file identity replaces. */
   labelsWithoutPid: Labels;
   labelsWithoutPidId: string;
+  /** What the sample name adds to the metric name (`_total`, `_bucket`, ... or ''). */
+  sampleSuffix: string;
   /** For a histogram bucket: the bound, and the label set without `le`. */
   bucketBound?: number;
   labelsWithoutLe?: Labels;
@@ -81,12 +83,37 @@ export function parsePythonFloat(text: string): number {
   return Number(trimmed);
 }
 
+// The exposition formats' name rules. A name in a file is written into the exposition as it
+// is, so one that breaks them (a space, a quote, a newline) could end a line and add series.
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+// The samples a family of each type may have in the exposition formats; a sample name that
+// only starts with the metric name (`c0total`) would be a series outside its family.
+const SAMPLE_SUFFIXES: Record<MetricType, ReadonlySet<string>> = {
+  counter: new Set(['_total', '_created']),
+  gauge: new Set(['']),
+  histogram: new Set(['_bucket', '_sum', '_count', '_created']),
+  summary: new Set(['_sum', '_count', '_created']),
+};
+
+function checkKeyNames({ metricName, sampleName, labels }: ParsedKey): void {
+  if (!METRIC_NAME.test(metricName)) throw new TypeError(`metric name ${JSON.stringify(metricName)} is not a valid name`);
+  if (!METRIC_NAME.test(sampleName) || !sampleName.startsWith(metricName)) {
+    throw new TypeError(`sample name ${JSON.stringify(sampleName)} is not a valid name of metric ${metricName}`);
+  }
+  for (const name of Object.keys(labels)) {
+    if (!LABEL_NAME.test(name)) throw new TypeError(`label name ${JSON.stringify(name)} is not a valid name`);
+  }
+}
+
 function decodeKey(key: string, cache: KeyCache): DecodedKey {
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
   let parsed: ParsedKey;
   try {
     parsed = parseEntryKey(key);
+    checkKeyNames(parsed);
   } catch (error) {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
@@ -97,6 +124,7 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
     labelsId: labelsIdOf(parsed.labels),
     labelsWithoutPid,
     labelsWithoutPidId: labelsIdOf(labelsWithoutPid),
+    sampleSuffix: parsed.sampleName.slice(parsed.metricName.length),
   };
   if (parsed.labels.le !== undefined) {
     const { le, ...rest } = parsed.labels;
@@ -124,6 +152,9 @@ export function decodeFile(file: ParsedFileName, bytes: Uint8Array, cache: KeyCa
 export function decodeEntries(file: ParsedFileName, entries: Iterable<RawEntry>, cache: KeyCache = new Map()): FileRecords {
   const records = Array.from(entries, (entry) => {
     const key = decodeKey(entry.key, cache);
+    if (!SAMPLE_SUFFIXES[file.type].has(key.sampleSuffix)) {
+      throw new FileFormatError(`sample ${key.sampleName} cannot be a sample of the ${file.type} ${key.metricName}`);
+    }
     if (file.type === 'histogram' && key.labelsWithoutLe !== undefined && key.bucketBound === undefined) {
       throw new FileFormatError(`bucket bound le="${key.labels.le}" of ${key.sampleName} is not a number`);
     }

@@ -4,6 +4,7 @@ import { MultiprocessDirectoryError } from './errors.js';
 import { compactDirectory, type CompactionResult } from './compaction/compact.js';
 import { MANIFEST_NAME } from './compaction/manifest.js';
 import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProblem } from './fileNames.js';
+import { removeDeadLocks } from './identityLock.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
 
 function requireDirectory(dir: string | undefined, what: string): string {
@@ -106,5 +107,7 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[] } 
     const file = path.join(directory, name);
     if (removeIfOurs(file)) removed.push(file);
   }
+  // Identity locks left by writers that were killed; live writers' locks stay.
+  removed.push(...removeDeadLocks(directory));
   return { dir: directory, removed };
 }

@@ -53,6 +53,11 @@ export function entryKey(
   return `[${pythonJsonString(metricName)}, ${pythonJsonString(sampleName)}, {${labels}}, ${pythonJsonString(help)}]`;
 }
 
+/** What every entry key of the metric `metricName` starts with (reset() finds its entries by it). */
+export function metricKeyPrefix(metricName: string): string {
+  return `[${pythonJsonString(metricName)}, `;
+}
+
 /** Python compares strings by code point; label names are ASCII, but keep the rule exact. */
 function compareCodePoints(a: string, b: string): number {
   if (a === b) return 0;

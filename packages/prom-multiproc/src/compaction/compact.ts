@@ -18,6 +18,7 @@ import { listMetricsFiles } from '../collector.js';
 import { fileNameOf, type FileKind, type ParsedFileName } from '../fileNames.js';
 import { FileFormatError, encodeFile } from '../format.js';
 import { decodeFile, isArchiveIdentity, type FileRecords, type KeyCache } from '../merge.js';
+import { readMetricsFile } from '../readMetricsFile.js';
 import { reportOnce } from '../report.js';
 import { withDirectoryLock } from './directoryLock.js';
 import { foldForArchive } from './fold.js';
@@ -126,7 +127,7 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
 }
 
 async function readAll(dir: string, files: { name: string; file: ParsedFileName }[], cache: KeyCache): Promise<FileRecords[]> {
-  return Promise.all(files.map(async ({ name, file }) => decodeFile(file, await fsp.readFile(path.join(dir, name)), cache)));
+  return Promise.all(files.map(async ({ name, file }) => decodeFile(file, await readMetricsFile(path.join(dir, name)), cache)));
 }
 
 /** Finishes a compaction that crashed: after its commit, delete what it folded; before, its unused archive. */

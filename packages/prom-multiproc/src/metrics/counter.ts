@@ -43,6 +43,10 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
     this.initialize();
   }
 
+  protected override storedMetricName(): string {
+    return this.storedName;
+  }
+
   protected createChild(labelValues: readonly string[]): CounterChild {
     const cell = this.cellFor(this.fileKind(), this.storedName, `${this.storedName}_total`, this.labelNames, labelValues);
     return new CounterChild(cell, this.name);

@@ -1,5 +1,5 @@
 import { MetricConfigurationError } from '../errors.js';
-import { isGaugeMode, type GaugeMode } from '../fileNames.js';
+import { isGaugeMode, type FileKind, type GaugeMode } from '../fileNames.js';
 import type { Cell } from '../storage/cell.js';
 import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
@@ -83,6 +83,10 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
     this.multiprocessMode = mode;
     this.settings = { name: this.name, mostRecent: mode.endsWith('mostrecent'), now: this.store.now };
     this.initialize();
+  }
+
+  protected override storageKind(): FileKind {
+    return this.fileKind(this.multiprocessMode);
   }
 
   protected createChild(labelValues: readonly string[]): GaugeChild {

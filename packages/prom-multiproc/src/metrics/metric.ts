@@ -1,7 +1,7 @@
 import { MetricConfigurationError } from '../errors.js';
 import { fileKindOf, type FileKind, type GaugeMode, type MetricType } from '../fileNames.js';
-import { entryKey } from '../pythonJson.js';
-import type { Cell } from '../storage/cell.js';
+import { entryKey, metricKeyPrefix } from '../pythonJson.js';
+import { Cell, type CellOwner } from '../storage/cell.js';
 import { defaultStore } from '../storage/defaultStore.js';
 import type { SeriesStore } from '../storage/store.js';
 import { checkHelp, checkLabelNames, checkMetricName, labelValue } from '../validation.js';
@@ -31,6 +31,8 @@ export abstract class Metric<Child, T extends string = string> {
   protected readonly store: SeriesStore;
   private unlabelled: Child | undefined;
   private readonly children: ChildMap<Child> = new Map();
+  /** While keysOf() runs: the entry keys cellFor() is asked for, instead of cells. */
+  private capturing: string[] | undefined;
 
   protected constructor(config: MetricConfiguration<T>, reservedLabels: readonly string[]) {
     if (config === null || typeof config !== 'object') {
@@ -51,11 +53,85 @@ export abstract class Metric<Child, T extends string = string> {
 
   /** The cell of one stored sample of this metric. */
   protected cellFor(kind: FileKind, metricName: string, sampleName: string, labelNames: readonly string[], labelValues: readonly string[]): Cell {
-    return this.store.cell(kind, entryKey(metricName, sampleName, labelNames, labelValues, this.help));
+    const key = entryKey(metricName, sampleName, labelNames, labelValues, this.help);
+    if (this.capturing !== undefined) {
+      this.capturing.push(key);
+      return new Cell(scratchOwner, 0);
+    }
+    return this.store.cell(kind, key);
   }
 
   protected fileKind(mode?: GaugeMode): FileKind {
     return fileKindOf(this.type, mode);
+  }
+
+  /** The file kind all of this metric's series are stored in. */
+  protected storageKind(): FileKind {
+    return this.fileKind();
+  }
+
+  /** The metric name in the entry keys (a counter's has no `_total`). */
+  protected storedMetricName(): string {
+    return this.name;
+  }
+
+  /**
+   * Removes one label set's series from this process: from its values and its files, so they
+   * leave the merge as far as this process contributed them. A counter's merged value then
+   * drops by this process's share if other processes still have the label set (the README's
+   * "remove() and reset()" says when that is what you want). A child object obtained before
+   * keeps counting in memory only; labels() gives a new one, from 0.
+   */
+  remove(...values: LabelValue[]): void;
+  remove(values: LabelValues<T>): void;
+  remove(...args: unknown[]): void {
+    if (this.labelNames.length === 0) {
+      throw new MetricConfigurationError(`${this.name} has no labels, so there is no label set to remove; reset() sets it back to 0`);
+    }
+    const first = args[0];
+    const values = args.length === 1 && typeof first === 'object' && first !== null
+      ? this.valuesFromObject(first as Record<string, unknown>)
+      : args;
+    this.checkCount(values);
+    const texts = values.map((value, i) => this.textOf(i, value));
+    const keys = new Set(this.keysOf(texts));
+    this.store.removeEntries(this.storageKind(), (key) => keys.has(key));
+    this.forgetChild(texts);
+  }
+
+  /**
+   * Removes every series of this metric from this process, including those a previous run of
+   * the same identity left in its files; a metric without labels starts again at 0.
+   */
+  reset(): void {
+    const prefix = metricKeyPrefix(this.storedMetricName());
+    this.store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
+    this.children.clear();
+    this.unlabelled = undefined;
+    this.initialize();
+  }
+
+  /** Python's name for reset(): every label set goes. */
+  clear(): void {
+    this.reset();
+  }
+
+  /** The entry keys of one label set's series, as createChild would ask for them, without creating any. */
+  private keysOf(labelValues: readonly string[]): string[] {
+    const keys: string[] = [];
+    this.capturing = keys;
+    try {
+      this.createChild(labelValues);
+    } finally {
+      this.capturing = undefined;
+    }
+    return keys;
+  }
+
+  private forgetChild(texts: readonly string[]): void {
+    let level: ChildMap<Child> | undefined = this.children;
+    for (let i = 0; i < texts.length - 1 && level !== undefined; i++) level = level.get(texts[i]!) as ChildMap<Child> | undefined;
+    level?.delete(texts[texts.length - 1]!);
   }
 
   /** The series of one label set, by position (in labelNames order) or by name. */
@@ -96,7 +172,7 @@ export abstract class Metric<Child, T extends string = string> {
     return this.labelNames.map((name) => labels[name]);
   }
 
-  private childOf(values: readonly unknown[]): Child {
+  private checkCount(values: readonly unknown[]): void {
     const count = this.labelNames.length;
     if (values.length !== count) {
       throw new MetricConfigurationError(
@@ -105,6 +181,11 @@ export abstract class Metric<Child, T extends string = string> {
           : `${this.name} takes ${count} label value(s) [${this.labelNames.join(', ')}], but ${values.length} were given`,
       );
     }
+  }
+
+  private childOf(values: readonly unknown[]): Child {
+    this.checkCount(values);
+    const count = this.labelNames.length;
     if (count === 0) return this.unlabelled!;
     // Nested maps, one level per label, compare values exactly (no joined-string collisions).
     let level = this.children;
@@ -130,6 +211,13 @@ export abstract class Metric<Child, T extends string = string> {
     return typeof value === 'string' ? value : labelValue(this.name, this.labelNames[index]!, value);
   }
 }
+
+/** The owner of the throwaway cells keysOf() hands out: nothing is ever written for them. */
+const scratchOwner: CellOwner = {
+  onDirty(cell) {
+    cell.dirty = true;
+  },
+};
 
 /** Starts a clock; the returned function records the seconds elapsed and returns them. */
 export function startClock(record: (seconds: number) => void): () => number {

@@ -15,7 +15,7 @@ export class Cell {
 
   constructor(
     readonly owner: CellOwner,
-    /** Where the value sits in the file (0 in memory). */
-    readonly valueOffset: number,
+    /** Where the value sits in the file (0 in memory); moves when remove() rewrites the file. */
+    public valueOffset: number,
   ) {}
 }

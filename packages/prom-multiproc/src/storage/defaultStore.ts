@@ -1,4 +1,5 @@
 import { MetricConfigurationError } from '../errors.js';
+import { identityOfThisThread } from '../identity.js';
 import { FileStore } from './fileStore.js';
 import { MemoryStore } from './memoryStore.js';
 import type { SeriesStore } from './store.js';
@@ -11,6 +12,8 @@ export interface MultiprocessSettings {
    * cluster worker id, PM2's NODE_APP_INSTANCE) keeps the file count bounded when workers
    * are replaced. It must be unique among the processes writing the directory at one time.
    * Also read from PROM_MULTIPROC_IDENTITY (a systemd template unit's %i, for instance).
+   * In a worker thread a string or number gets `-t<threadId>` appended (threads share the
+   * environment and usually the configuring code); a function's result is used as it is.
    */
   identity?: string | number | (() => string | number);
 }
@@ -53,11 +56,26 @@ export function configure(settings: MultiprocessSettings): void {
 export function defaultStore(): SeriesStore {
   const current = state();
   if (current.store === undefined) {
-    const { dir = directoryFromEnvironment(), identity = process.env.PROM_MULTIPROC_IDENTITY || undefined } = current.settings;
-    const resolvedIdentity = typeof identity === 'function' ? identity() : identity;
+    const { dir = directoryFromEnvironment(), identity = identityFromEnvironment() } = current.settings;
+    const resolvedIdentity = typeof identity === 'function' ? identity() : identity === undefined ? undefined : identityOfThisThread(identity);
     current.store = dir !== undefined ? new FileStore({ dir, identity: resolvedIdentity }) : new MemoryStore({ identity: resolvedIdentity });
   }
   return current.store;
+}
+
+function identityFromEnvironment(): string | undefined {
+  return process.env.PROM_MULTIPROC_IDENTITY || undefined;
+}
+
+/**
+ * The identity of this process as configured, without a thread's suffix: what its worker
+ * threads append `-t<threadId>` to. Undefined when the identity is a function (threads are
+ * then named by that function).
+ */
+export function configuredProcessIdentity(): string | undefined {
+  const { identity = identityFromEnvironment() } = state().settings;
+  if (typeof identity === 'function') return undefined;
+  return String(identity ?? process.pid);
 }
 
 /** The default store if one was created; a scrape in this process flushes it first. */

@@ -1,8 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
+import { checkDirectorySafety } from '../directorySafety.js';
 import { MultiprocessDirectoryError } from '../errors.js';
 import { fileNameOf, writerIdentityProblem, type FileKind } from '../fileNames.js';
 import { readEntries } from '../format.js';
+import { defaultIdentity } from '../identity.js';
+import { acquireIdentityLock, type IdentityLock } from '../identityLock.js';
 import type { RawEntry } from '../merge.js';
 import { forgetReport, reportOnce } from '../report.js';
 import { Cell, type CellOwner } from './cell.js';
@@ -11,6 +15,12 @@ import { wallClockSeconds, type SeriesStore, type StoreOptions } from './store.j
 
 // After a failed write, try again this often (a full disk may be freed, a directory recreated).
 const RETRY_AFTER_MS = 1000;
+
+// Where a turn's changes are written. The main thread writes once per event-loop turn. A
+// worker thread writes at the end of the synchronous run that made them (a microtask): a pool
+// that terminate()s a thread as soon as its last result arrives must find the values of that
+// task in the file, and terminate() runs no 'exit' listener. Decided once, not per change.
+const scheduleFlush: (flush: () => void) => void = isMainThread ? setImmediate : queueMicrotask;
 
 export interface FileStoreOptions extends StoreOptions {
   dir: string;
@@ -22,7 +32,13 @@ export interface FileStoreOptions extends StoreOptions {
  * Durability: a change is written at the end of the event-loop turn that made it (one
  * setImmediate per turn, for every file and series together), and on process 'exit', which
  * also runs after process.exit() and an uncaught exception. From then on it survives SIGKILL.
- * A process killed in the middle of a turn loses that turn's changes only.
+ * A process killed in the middle of a turn loses that turn's changes only. In a worker thread a
+ * change is written when the synchronous run that made it ends (see scheduleFlush), and on the
+ * thread's 'exit' (normal end, process.exit(), uncaught error); worker.terminate() runs no
+ * listener, so it loses only a run it interrupts.
+ *
+ * The store holds the identity's lock (identityLock.ts) while open: a second live writer of
+ * the same identity in the directory makes the constructor throw.
  */
 export class FileStore implements SeriesStore {
   readonly identity: string;
@@ -35,7 +51,7 @@ export class FileStore implements SeriesStore {
   private closed = false;
 
   constructor(options: FileStoreOptions) {
-    this.identity = String(options.identity ?? process.pid);
+    this.identity = String(options.identity ?? defaultIdentity());
     const problem = writerIdentityProblem(this.identity);
     if (problem !== undefined) {
       throw new MultiprocessDirectoryError(`process identity "${this.identity}" cannot name a metrics file: ${problem}`, options.dir);
@@ -43,6 +59,7 @@ export class FileStore implements SeriesStore {
     this.dir = path.resolve(options.dir);
     this.now = options.now ?? wallClockSeconds;
     checkDirectory(this.dir);
+    identityLocks.set(this, acquireIdentityLock(this.dir, this.identity));
     openStores.add(this);
     installExitHook();
   }
@@ -53,7 +70,7 @@ export class FileStore implements SeriesStore {
     } catch (error) {
       // A metrics library must not take the service down: the series still counts in memory,
       // but is missing from the merge until the file can be opened by a later series.
-      reportOnce(`open\u0000${kind}`, new Error(
+      reportOnce(`open\u0000${path.join(this.dir, fileNameOf(kind, this.identity))}`, new Error(
         `prom-multiproc could not open ${path.join(this.dir, fileNameOf(kind, this.identity))}: ${(error as Error).message}. ` +
           'The series is counted in memory only; check the directory (exists, writable, no symlink in place of the file).',
       ));
@@ -82,7 +99,7 @@ export class FileStore implements SeriesStore {
     this.queuedFiles.push(file);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flushFromTimer);
+    scheduleFlush(this.flushFromTimer);
   }
 
   private readonly flushFromTimer = (): void => {
@@ -115,6 +132,24 @@ export class FileStore implements SeriesStore {
     }
   }
 
+  removeEntries(kind: FileKind, match: (key: string) => boolean): number {
+    let file = this.files.get(kind);
+    const filePath = file?.path ?? path.join(this.dir, fileNameOf(kind, this.identity));
+    try {
+      // A kind this process has not written yet may still have a file from an earlier run of
+      // the identity, whose entries are this process's too; without one there is nothing to do.
+      if (file === undefined && !fs.existsSync(filePath)) return 0;
+      file ??= this.fileOf(kind);
+      return file.removeEntries(match);
+    } catch (error) {
+      reportOnce(`remove\u0000${filePath}`, new Error(
+        `prom-multiproc could not remove series from ${filePath}: ${(error as Error).message}. ` +
+          'They stay in the file (and the merge) with their last values; check that the directory is writable.',
+      ));
+      return 0;
+    }
+  }
+
   entries(): Map<FileKind, RawEntry[]> {
     this.flush();
     const result = new Map<FileKind, RawEntry[]>();
@@ -130,6 +165,7 @@ export class FileStore implements SeriesStore {
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     for (const file of this.files.values()) file.close();
+    identityLocks.get(this)?.release();
     openStores.delete(this);
   }
 }
@@ -156,6 +192,7 @@ function checkDirectory(dir: string): void {
       dir,
     );
   }
+  checkDirectorySafety(dir);
 }
 
 const detachedOwner: CellOwner = {
@@ -165,14 +202,19 @@ const detachedOwner: CellOwner = {
 };
 
 const openStores = new Set<FileStore>();
+const identityLocks = new WeakMap<FileStore, IdentityLock>();
 let exitHookInstalled = false;
 
 // One 'exit' listener for every store: 'exit' also follows process.exit() and an uncaught
-// exception, and its listeners may only do synchronous work, which flush is.
+// exception (in a worker thread too), and its listeners may only do synchronous work, which
+// flush and the lock's release are. Files stay open for listeners that run after this one.
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const store of openStores) store.flush();
+    for (const store of openStores) {
+      store.flush();
+      identityLocks.get(store)?.release();
+    }
   });
 }

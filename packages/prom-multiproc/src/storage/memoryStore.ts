@@ -1,5 +1,6 @@
 import type { FileKind } from '../fileNames.js';
 import type { RawEntry } from '../merge.js';
+import { defaultIdentity } from '../identity.js';
 import { Cell, type CellOwner } from './cell.js';
 import { wallClockSeconds, type SeriesStore, type StoreOptions } from './store.js';
 
@@ -11,7 +12,7 @@ export class MemoryStore implements SeriesStore, CellOwner {
   private readonly kinds = new Map<FileKind, Map<string, Cell>>();
 
   constructor(options: StoreOptions = {}) {
-    this.identity = String(options.identity ?? process.pid);
+    this.identity = String(options.identity ?? defaultIdentity());
     this.now = options.now ?? wallClockSeconds;
   }
 
@@ -35,6 +36,18 @@ export class MemoryStore implements SeriesStore, CellOwner {
   }
 
   flush(): void {}
+
+  removeEntries(kind: FileKind, match: (key: string) => boolean): number {
+    const cells = this.kinds.get(kind);
+    if (cells === undefined) return 0;
+    let removed = 0;
+    for (const key of [...cells.keys()]) {
+      if (!match(key)) continue;
+      cells.delete(key);
+      removed++;
+    }
+    return removed;
+  }
 
   close(): void {}
 

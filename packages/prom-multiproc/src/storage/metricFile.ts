@@ -1,15 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import {
-  FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, entrySize, grownCapacity, readEntries, writeEntry, writeUsed, writeValue,
-  type Entry,
+  FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, writeEntry, writeUsed,
+  writeValue, type Entry,
 } from '../format.js';
+import { forgetReport, reportOnce } from '../report.js';
 import { Cell, type CellOwner } from './cell.js';
 
 // Ranges closer than this are written as one: a syscall costs more than a few KiB of copying.
 const COALESCE_GAP = 4096;
 // O_NOFOLLOW: a symlink planted in a shared directory must not redirect our writes.
-const OPEN_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
-const FILE_MODE = 0o644;
+const OPEN_EXISTING = fs.constants.O_RDWR | fs.constants.O_NOFOLLOW;
+const CREATE_NEW = OPEN_EXISTING | fs.constants.O_CREAT | fs.constants.O_EXCL;
+// Owner writes, the group reads (a scraper running as another user of the service's group),
+// others nothing: metrics can tell a lot about a service.
+const FILE_MODE = 0o640;
+// How often a writing process checks that its path still names its file (a directory removed
+// and recreated, `clean` under a live worker): one lstat a second per file.
+const REPLACED_CHECK_MS = 1000;
 
 export interface MetricFileHooks {
   /** Called once when the file first has something to write since its last flush. */
@@ -39,14 +47,20 @@ export class MetricFile implements CellOwner {
   /** [start, end) pairs that failed to write and wait for the next flush. */
   private retryRanges: number[] = [];
   private queued = false;
+  /** The inode the path named when it was opened; another one there means the file was replaced. */
+  private inode = 0;
+  private checkedAt = Date.now();
 
   constructor(
     readonly path: string,
     private readonly hooks: MetricFileHooks,
   ) {
-    this.fd = fs.openSync(path, OPEN_FLAGS, FILE_MODE);
+    this.fd = openOrCreate(path);
     try {
-      const size = fs.fstatSync(this.fd).size;
+      const stat = fs.fstatSync(this.fd);
+      checkOpenedFile(path, stat);
+      this.inode = stat.ino;
+      const size = stat.size;
       if (size === 0) {
         this.image = Buffer.alloc(INITIAL_FILE_SIZE);
         this.used = HEADER_SIZE;
@@ -87,12 +101,12 @@ export class MetricFile implements CellOwner {
     const movedTo = `${this.path}.corrupt-${Date.now()}`;
     fs.closeSync(this.fd);
     fs.renameSync(this.path, movedTo);
-    this.fd = fs.openSync(this.path, OPEN_FLAGS, FILE_MODE);
+    this.fd = openOrCreate(this.path);
+    this.inode = fs.fstatSync(this.fd).ino;
     this.image = Buffer.alloc(INITIAL_FILE_SIZE);
     this.used = HEADER_SIZE;
-    this.usedOnDisk = 0;
-    this.sizeOnDisk = 0;
-    this.queue();
+    this.usedOnDisk = HEADER_SIZE;
+    this.sizeOnDisk = INITIAL_FILE_SIZE;
     this.hooks.onReplacedCorrupt(this.path, movedTo, error);
   }
 
@@ -144,6 +158,11 @@ export class MetricFile implements CellOwner {
   flush(): void {
     this.queued = false;
     if (this.fd < 0) return;
+    const now = Date.now();
+    if (now - this.checkedAt >= REPLACED_CHECK_MS) {
+      this.checkedAt = now;
+      this.reopenIfReplaced();
+    }
     const ranges = this.retryRanges;
     this.retryRanges = [];
     for (const cell of this.dirtyCells) {
@@ -184,11 +203,183 @@ export class MetricFile implements CellOwner {
     return this.queued || this.retryRanges.length > 0;
   }
 
+  /**
+   * Writes to an unlinked or replaced file reach no scrape, so when the path no longer names
+   * the open file (the directory was removed and recreated, the file was deleted or another
+   * moved over it), the file is written anew, complete, from this process's values, and
+   * writing continues there. Reports once per fault; never throws (a failure is retried at
+   * the next check). Returns whether the file was written anew.
+   */
+  reopenIfReplaced(): boolean {
+    if (this.fd < 0) return false;
+    let current: fs.Stats | undefined;
+    try {
+      current = fs.lstatSync(this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    if (current !== undefined && current.ino === this.inode) return false;
+    const failureKey = `recreate\u0000${this.path}`;
+    try {
+      writeUsed(this.image, this.used);
+      const fd = createComplete(this.path, this.image, this.used, this.image.length, true)!;
+      fs.closeSync(this.fd);
+      this.fd = fd;
+      this.inode = fs.fstatSync(fd).ino;
+      this.usedOnDisk = this.used;
+      this.sizeOnDisk = this.image.length;
+      forgetReport(failureKey);
+      reportOnce(`recreated\u0000${this.path}\u0000${this.inode}`, new Error(
+        `${this.path} was ${current === undefined ? 'removed' : 'replaced by another file'} while this process was writing it; ` +
+          'it has been written anew with this process\'s values. Run "prom-multiproc clean" only before the workers start.',
+      ));
+      return true;
+    } catch (error) {
+      reportOnce(failureKey, new Error(
+        `${this.path} was removed or replaced while this process was writing it, and cannot be written anew yet: ${(error as Error).message}. ` +
+          'Values stay in memory; the file is recreated once the directory is back (checked every second while values change).',
+      ));
+      return false;
+    }
+  }
+
+  /**
+   * Takes the entries whose key matches out of the file. Entries cannot be deleted in place
+   * (every reader, Python's included, reads all entries up to `used`), so the file is written
+   * anew without them under a temporary name and renamed over the old one: a reader finds the
+   * old file or the complete new one, never a gap. Only this process writes its identity's
+   * files (the identity lock), so no one else's write is lost in between. All or nothing: if
+   * the new file cannot be written this throws and nothing changed. Removed cells are left
+   * dirty for good, so a child still held by the caller never asks to be written again.
+   * Returns how many entries went.
+   */
+  removeEntries(match: (key: string) => boolean): number {
+    if (this.fd < 0) throw new Error(`${this.path} is closed`);
+    const current: { key: string; value: number; timestamp: number; offset: number; cell: Cell | undefined }[] = [];
+    for (const [key, cell] of this.cells) current.push({ key, value: cell.value, timestamp: cell.timestamp, offset: cell.valueOffset, cell });
+    for (const [key, entry] of this.found) current.push({ key, value: entry.value, timestamp: entry.timestamp, offset: entry.valueOffset, cell: undefined });
+    const removed = new Set(current.filter((entry) => match(entry.key)).map((entry) => entry.key));
+    if (removed.size === 0) return 0;
+    // File order is kept, so the new file is what a writer creating the survivors would write.
+    const kept = current.filter((entry) => !removed.has(entry.key)).sort((a, b) => a.offset - b.offset);
+    // In-memory values, pending ones included: the new file is complete as of now.
+    const image = encodeFile(kept);
+    const used = readUsed(image);
+    const fd = createComplete(this.path, image, used, image.length, true)!;
+    const oldFd = this.fd;
+    this.fd = fd;
+    try {
+      this.inode = fs.fstatSync(fd).ino;
+      fs.closeSync(oldFd);
+    } catch {
+      // The new file is in place either way; a wrong inode only makes the next check rewrite it.
+    }
+    this.image = image;
+    this.used = used;
+    this.usedOnDisk = used;
+    this.sizeOnDisk = image.length;
+    this.appendFrom = -1;
+    this.retryRanges = [];
+    this.dirtyCells.length = 0;
+    const written = readEntries(image);
+    kept.forEach((entry, i) => {
+      const at = written[i]!;
+      if (entry.cell === undefined) {
+        this.found.set(entry.key, at);
+      } else {
+        entry.cell.valueOffset = at.valueOffset;
+        entry.cell.dirty = false;
+      }
+    });
+    for (const key of removed) {
+      const cell = this.cells.get(key);
+      if (cell !== undefined) cell.dirty = true;
+      this.cells.delete(key);
+      this.found.delete(key);
+    }
+    return removed.size;
+  }
+
   close(): void {
     if (this.fd < 0) return;
     fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/** Opens the file at `file`, or creates it complete; a reader never meets it empty. */
+function openOrCreate(file: string): number {
+  for (;;) {
+    try {
+      return fs.openSync(file, OPEN_EXISTING);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    // A fresh file holds the header (used = 8), as the reference client's does, so no scrape
+    // ever sees the 0-byte file that it reports as damaged.
+    const header = Buffer.alloc(HEADER_SIZE);
+    writeUsed(header, HEADER_SIZE);
+    let fd: number | undefined;
+    try {
+      fd = createComplete(file, header, HEADER_SIZE, INITIAL_FILE_SIZE, false);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+      // A full disk has room for a name but not for the header: an empty file, whose writes
+      // fail and are retried until there is space, beats values that never reach a file.
+      return fs.openSync(file, OPEN_EXISTING | fs.constants.O_CREAT, FILE_MODE);
+    }
+    if (fd !== undefined) return fd;
+    // Another opener created it first: open theirs.
+  }
+}
+
+/**
+ * Writes bytes [0, length) of `image` into a new file of `size` bytes under a temporary name
+ * that no collector reads, then gives it the name `file`: by a hard link, which fails if a
+ * file appeared there meanwhile (undefined is returned), or, with `replace`, by a rename over
+ * whatever is there. Either way a reader finds the old file or the complete new one.
+ */
+function createComplete(file: string, image: Buffer, length: number, size: number, replace: boolean): number | undefined {
+  const temporary = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const fd = fs.openSync(temporary, CREATE_NEW, FILE_MODE);
+  let named = false;
+  try {
+    fs.ftruncateSync(fd, size);
+    writeAll(fd, image, 0, length);
+    if (replace) {
+      fs.renameSync(temporary, file);
+    } else {
+      try {
+        fs.linkSync(temporary, file);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return undefined;
+        // No hard links on this file system (some FUSE and network mounts): a rename will do,
+        // the process identity being unique among the writers of the directory.
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
+        fs.renameSync(temporary, file);
+      }
+    }
+    named = true;
+    return fd;
+  } finally {
+    if (!named) fs.closeSync(fd);
+    try {
+      fs.unlinkSync(temporary);
+    } catch {
+      // already renamed into place
+    }
+  }
+}
+
+/**
+ * Only a regular file with one name is written: in a directory others can write to, a FIFO or
+ * a hard link to someone else's file planted under our name must not receive our writes.
+ */
+function checkOpenedFile(file: string, stat: fs.Stats): void {
+  if (!stat.isFile()) throw new Error(`${file} is not a regular file`);
+  if (stat.nlink > 1) throw new Error(`${file} has ${stat.nlink} hard links; a metrics file has one (was it linked to another file?)`);
 }
 
 function writeAll(fd: number, buffer: Buffer, start: number, end: number): void {

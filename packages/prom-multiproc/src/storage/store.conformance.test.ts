@@ -151,6 +151,25 @@ for (const implementation of implementations) {
       assert.ok(Math.abs(seconds - Date.now() / 1000) < 5, `${seconds} is not now in seconds`);
     });
 
+    it('removeEntries takes the matching series out; the same key asked for again starts from 0', () => {
+      const store = implementation.create();
+      const [a, b, c] = ['a', 'b', 'c'].map((name) => store.cell('counter', key(name)));
+      record(a!, 1);
+      record(b!, 2);
+      store.flush();
+      record(c!, 3); // pending when the removal comes
+      assert.equal(store.removeEntries('counter', (entry) => entry === key('b')), 1);
+      assert.equal(store.removeEntries('counter', (entry) => entry === key('b')), 0);
+      assert.equal(store.removeEntries('gauge_livesum', () => true), 0);
+      assert.deepEqual(simple(store.entries()), [['counter', [[key('a'), 1, 0], [key('c'), 3, 0]]]]);
+      const again = store.cell('counter', key('b'));
+      assert.notEqual(again, b);
+      assert.equal(again.value, 0);
+      record(a!, 10); // surviving cells keep writing to their (moved) entries
+      record(again, 5);
+      assert.deepEqual(simple(store.entries()), [['counter', [[key('a'), 10, 0], [key('c'), 3, 0], [key('b'), 5, 0]]]]);
+    });
+
     it('flushes and closes without losing what entries() reports', () => {
       const store = implementation.create();
       record(store.cell('summary', key('s')), 4);

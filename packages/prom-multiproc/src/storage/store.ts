@@ -20,6 +20,13 @@ export interface SeriesStore {
   flush(): void;
   /** The entries of each kind, as they would be read back from the files. */
   entries(): Map<FileKind, RawEntry[]>;
+  /**
+   * Takes every series whose entry key matches out of the store, and out of its file (for
+   * remove() and reset()). Slow, a file is written anew; never on the hot path. The cells of
+   * removed series are detached: they still count in memory but are never written again.
+   * Returns how many entries went.
+   */
+  removeEntries(kind: FileKind, match: (key: string) => boolean): number;
   /** Writes what is pending and lets go of files and hooks. */
   close(): void;
 }

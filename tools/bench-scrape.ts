@@ -1,0 +1,297 @@
+// The scrape benchmark: merge + text exposition of a multiprocess directory of N identities x
+// M entries, ours (MultiprocessRegistry.metrics()) against Python prometheus_client's
+// MultiProcessCollector + generate_latest on the same directory when PYTHON_CLIENT_CHECKOUT
+// names a checkout, in one run. Target: at least 10x faster than Python. Then the scrape of
+// ten thousand dead workers' files before and after compaction.
+//
+//   node --import tsx tools/bench-scrape.ts [--check] [--sizes=100x85,1000x85,1000x850]
+//        [--repeats=10] [--python-repeats=3] [--rounds=3] [--dead=10000] [--cpu-prof=<dir>] [--library=<src dir>]
+//
+// A size is <identities>x<entries per identity>; --sizes= and --dead=0 leave a part out.
+// --cpu-prof writes a V8 profile of each of our scrape processes into <dir>; --library
+// measures another copy of packages/prom-multiproc/src (a change against the code it replaces). --check exits 1
+// when Python was measured and a size misses the target, 2 when outputs disagree.
+//
+// Every scrape subject runs in a fresh process per round, ours and Python's interleaved. Each
+// round's output is checked before its times count: ours against the totals the directory was
+// built with, Python's against ours sample by sample (every bucket too); any difference aborts.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PYTHON_CHECKOUT_VARIABLE, pythonCheckout } from './bench/python.js';
+import type { CompactResult } from './bench-scrape/compactNode.js';
+import { differences, parseExposition, restrictToNames, type Samples } from './bench-scrape/exposition.js';
+import { pythonVersion, runPythonScrape } from './bench-scrape/python.js';
+import { LIBRARY_VARIABLE } from './bench-scrape/library.js';
+import type { NodeScrapeResult } from './bench-scrape/scrapeNode.js';
+import {
+  buildCopiedDirectory, buildDirectory, metricsFileCount, parseSize, sizeText, type BuiltDirectory, type Size,
+} from './bench-scrape/workload.js';
+
+const MIN_VS_PYTHON = 10;
+/** Identities of the dead-workers directory written through the library; the rest are copies. */
+const DEAD_WRITTEN = 10;
+const DEAD_ENTRIES_PER_IDENTITY = 85;
+const COMPACT_FALLBACK_PER_CALL = 1000;
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const child = (name: string): string => fileURLToPath(new URL(`./bench-scrape/${name}`, import.meta.url));
+
+function textOption(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+function countOption(name: string, fallback: number, { zeroAllowed = false } = {}): number {
+  const text = textOption(name);
+  const value = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) throw new Error(`--${name} takes a ${zeroAllowed ? 'non-negative' : 'positive'} integer`);
+  return value;
+}
+
+const check = process.argv.includes('--check');
+const sizes = (textOption('sizes') ?? '100x85,1000x85,1000x850').split(',').filter((text) => text !== '').map(parseSize);
+const repeats = countOption('repeats', 10);
+// Python keeps nothing between scrapes, so its repeats vary little, and one takes seconds at the larger sizes.
+const pythonRepeats = countOption('python-repeats', Math.min(repeats, 3));
+const rounds = countOption('rounds', 3);
+const deadWorkers = countOption('dead', 10_000, { zeroAllowed: true });
+const cpuProfDir = textOption('cpu-prof');
+const library = textOption('library');
+const checkout = pythonCheckout();
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+function runChild<T>(script: string, args: string[], extraNodeArgs: string[] = []): T {
+  const result = spawnSync(process.execPath, [...extraNodeArgs, '--import', 'tsx', child(script), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: library === undefined ? process.env : { ...process.env, [LIBRARY_VARIABLE]: path.resolve(library) },
+  });
+  if (result.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (exit ${result.status}):\n${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+const benchSamples = (text: string): Samples => parseExposition(text, (name) => name.startsWith('bench_'));
+
+/** Outputs that disagree: the run stops, since a time for a wrong answer means nothing. */
+class OutputMismatch extends Error {}
+
+function abort(what: string, found: string[]): never {
+  throw new OutputMismatch(`ABORTED: ${what}; nothing is timed on outputs that disagree:\n${found.join('\n')}`);
+}
+
+interface Measurement {
+  files: number;
+  entries: number;
+  oursCold: number[];
+  oursWarm: number[];
+  oursWarmCpu: number[];
+  oursRss: number[];
+  pythonFirst: number[];
+  pythonRepeat: number[];
+  pythonRepeatCpu: number[];
+  pythonRss: number[];
+}
+
+/** `rounds` fresh processes of each subject over `dir`, every round's output checked first. */
+function measure(dir: string, label: string, built: BuiltDirectory, entries: number, work: string): Measurement {
+  const m: Measurement = {
+    files: metricsFileCount(dir), entries,
+    oursCold: [], oursWarm: [], oursWarmCpu: [], oursRss: [], pythonFirst: [], pythonRepeat: [], pythonRepeatCpu: [], pythonRss: [],
+  };
+  const expectedNames = new Set([...built.expected.keys()].map((key) => key.slice(0, key.indexOf('{'))));
+  for (let round = 1; round <= rounds; round++) {
+    const oursFile = path.join(work, `${label}-ours-${round}.txt`);
+    const profArgs = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`, `--cpu-prof-name=scrape-${label}-${round}.cpuprofile`];
+    const ours = runChild<NodeScrapeResult>('scrapeNode.ts', [dir, String(repeats), oursFile], profArgs);
+    const oursSamples = benchSamples(readFileSync(oursFile, 'utf8'));
+    const wrong = differences(built.expected, restrictToNames(oursSamples, expectedNames), { expected: 'written', actual: 'ours' });
+    if (wrong.length > 0) abort(`${label}: our scrape does not give the totals the directory was written with`, wrong);
+    m.oursCold.push(ours.coldMs);
+    m.oursWarm.push(...ours.warmMs);
+    m.oursWarmCpu.push(...ours.warmCpuMs);
+    m.oursRss.push(ours.maxRssMiB);
+    if (checkout !== undefined) {
+      const pythonFile = path.join(work, `${label}-python-${round}.txt`);
+      const python = runPythonScrape(checkout, dir, pythonRepeats, pythonFile);
+      const disagree = differences(oursSamples, benchSamples(readFileSync(pythonFile, 'utf8')), { expected: 'ours', actual: 'python' });
+      if (disagree.length > 0) abort(`${label}: Python's exposition differs from ours`, disagree);
+      m.pythonFirst.push(python.firstMs);
+      m.pythonRepeat.push(...python.repeatMs);
+      m.pythonRepeatCpu.push(...python.repeatCpuMs);
+      m.pythonRss.push(python.maxRssMiB);
+    }
+    process.stderr.write(`  ${label}: round ${round}/${rounds} checked and timed\n`);
+  }
+  return m;
+}
+
+const grouped = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const nsPerEntry = (milliseconds: number, entries: number): string => grouped((milliseconds * 1e6) / entries);
+const times = (ratio: number): string => `${ratio.toFixed(1)}x`;
+
+let missed = false;
+
+/** The verdict on one ratio; only the sizes' rows are judged, the dead-workers rows are shown. */
+function goal(ratio: number, judged: boolean): string {
+  if (!judged) return '';
+  if (ratio >= MIN_VS_PYTHON) return ' PASS';
+  missed = true;
+  return ' FAIL';
+}
+
+interface Column {
+  title: string;
+  width: number;
+  value(m: Measurement, judged: boolean): string;
+}
+
+const OURS_COLUMNS: Column[] = [
+  { title: 'files', width: 6, value: (m) => grouped(m.files) },
+  { title: 'entries', width: 9, value: (m) => grouped(m.entries) },
+  { title: 'cold ms', width: 8, value: (m) => ms(median(m.oursCold)) },
+  { title: 'warm ms', width: 8, value: (m) => ms(median(m.oursWarm)) },
+  { title: 'cpu ms', width: 7, value: (m) => ms(median(m.oursWarmCpu)) },
+  { title: 'ns/entry', width: 8, value: (m) => nsPerEntry(median(m.oursWarm), m.entries) },
+  { title: 'MiB', width: 4, value: (m) => Math.max(...m.oursRss).toFixed(0) },
+];
+
+const PYTHON_COLUMNS: Column[] = [
+  { title: '1st ms', width: 7, value: (m) => ms(median(m.pythonFirst)) },
+  { title: 'med ms', width: 7, value: (m) => ms(median(m.pythonRepeat)) },
+  { title: 'cpu ms', width: 7, value: (m) => ms(median(m.pythonRepeatCpu)) },
+  { title: 'ns/entry', width: 8, value: (m) => nsPerEntry(median(m.pythonRepeat), m.entries) },
+  { title: 'MiB', width: 4, value: (m) => Math.max(...m.pythonRss).toFixed(0) },
+  { title: 'warm', width: 11, value: (m, judged) => {
+    const ratio = median(m.pythonRepeat) / median(m.oursWarm);
+    return `${times(ratio)}${goal(ratio, judged)}`;
+  } },
+  { title: 'cpu', width: 6, value: (m) => times(median(m.pythonRepeatCpu) / median(m.oursWarmCpu)) },
+  { title: 'cold', width: 6, value: (m) => times(median(m.pythonFirst) / median(m.oursCold)) },
+];
+
+function printTable(rows: { label: string; m: Measurement }[], judged: boolean): void {
+  const columns = checkout === undefined ? OURS_COLUMNS : [...OURS_COLUMNS, ...PYTHON_COLUMNS];
+  const width = (list: Column[]) => list.reduce((sum, column) => sum + column.width + 1, -1);
+  const banner = (text: string, list: Column[]) => ` ${`-- ${text} `.padEnd(width(list), '-')}`;
+  let groups = `${''.padEnd(10)}${''.padEnd(width(OURS_COLUMNS.slice(0, 2)) + 1)}${banner('ours', OURS_COLUMNS.slice(2))}`;
+  if (checkout !== undefined) {
+    groups += `${banner('python', PYTHON_COLUMNS.slice(0, 5))}${banner('python / ours', PYTHON_COLUMNS.slice(5))}`;
+  }
+  console.log(groups);
+  console.log(`${'size'.padEnd(10)} ${columns.map((column) => column.title.padStart(column.width)).join(' ')}`);
+  for (const { label, m } of rows) {
+    console.log(`${label.padEnd(10)} ${columns.map((column) => column.value(m, judged).padStart(column.width)).join(' ')}`);
+  }
+}
+
+function printHeader(): void {
+  const cpuList = cpus();
+  console.log('prom-multiproc scrape benchmark: merge + text exposition of a multiprocess directory');
+  console.log(`node ${process.version} (${process.platform}/${process.arch}), ${cpuList.length} x ${cpuList[0]?.model.trim() ?? 'unknown cpu'}, directory under ${tmpdir()}`);
+  if (checkout !== undefined) console.log(`python ${pythonVersion(checkout)}`);
+  if (library !== undefined) console.log(`library measured: ${path.resolve(library)} (directories are written by the repository's)`);
+  console.log(`per identity: counter_<id>.db + histogram_<id>.db (counter and 15-bucket histogram, labels route+method), written by FileStore`);
+  console.log(`${rounds} rounds, a fresh process per subject and round (ours and Python's interleaved), medians over all rounds`);
+  console.log(`ours: MultiprocessRegistry({ dir }).metrics(); cold = first of a fresh registry; warm = ${repeats} more with the same registry (key cache filled)`);
+  if (checkout !== undefined) {
+    console.log(`python: CollectorRegistry + MultiProcessCollector + generate_latest per scrape; 1st = first in the interpreter, med = ${pythonRepeats} more`);
+  }
+  console.log('cpu ms = user + system time of the process for one scrape (steadier than wall time on a shared machine); MiB = peak RSS of the scraping process');
+  console.log('checked every round before its times count: ours = the totals written (counter _total, histogram _count/_sum per label set),');
+  console.log('python = ours (every bench_* sample, buckets included, compared as numbers)');
+  console.log('');
+}
+
+/**
+ * Compacts every identity in one call, as an operator would; if that fails (it opens every
+ * dead worker's file at once, see the report), again in calls of a bounded number of
+ * identities, so the scrape after compaction is still measured.
+ */
+function compactAll(dir: string): { compaction: CompactResult; failure?: string } {
+  try {
+    return { compaction: runChild<CompactResult>('compactNode.ts', [dir, String(deadWorkers)]) };
+  } catch (error) {
+    const failure = /\b(E[A-Z]+): [^\n]*/.exec((error as Error).message)?.[0] ?? (error as Error).message.split('\n')[0]!;
+    process.stderr.write(`  compaction in one call failed (${failure}); compacting ${COMPACT_FALLBACK_PER_CALL} identities per call\n`);
+    return { compaction: runChild<CompactResult>('compactNode.ts', [dir, String(deadWorkers), String(COMPACT_FALLBACK_PER_CALL)]), failure };
+  }
+}
+
+function deadWorkersSection(work: string): void {
+  const dir = path.join(work, 'dead');
+  mkdirSync(dir);
+  const size: Size = { identities: deadWorkers, entriesPerIdentity: DEAD_ENTRIES_PER_IDENTITY };
+  process.stderr.write(`building ${grouped(deadWorkers)} dead workers ...\n`);
+  const built = buildCopiedDirectory(dir, size, Math.min(DEAD_WRITTEN, deadWorkers));
+  const entries = deadWorkers * DEAD_ENTRIES_PER_IDENTITY;
+  const before = measure(dir, 'dead-before', built, entries, work);
+  const { compaction, failure } = compactAll(dir);
+  const after = measure(dir, 'dead-after', built, entries, work);
+
+  console.log('');
+  console.log(`${grouped(deadWorkers)} dead workers x ${DEAD_ENTRIES_PER_IDENTITY} entries (${built.written} identities written through the library,`);
+  console.log(`the other ${grouped(deadWorkers - built.written)} are fs.copyFileSync copies of their files under their own names):`);
+  printTable([
+    { label: 'before', m: before },
+    { label: 'compacted', m: after },
+  ], false);
+  const beforeWarm = median(before.oursWarm);
+  const afterWarm = median(after.oursWarm);
+  const pythonPart = checkout === undefined ? '' :
+    `; python ${ms(median(before.pythonRepeat))} -> ${ms(median(after.pythonRepeat))} ms (${(median(before.pythonRepeat) / median(after.pythonRepeat)).toFixed(0)}x)`;
+  if (failure !== undefined) console.log(`  compactDirectory with all ${grouped(deadWorkers)} identities in one call FAILED: ${failure}`);
+  const calls = compaction.calls === 1 ? 'one call' : `${compaction.calls} calls of ${grouped(COMPACT_FALLBACK_PER_CALL)} identities`;
+  console.log(
+    `  compaction ${ms(compaction.ms)} ms (fresh process, ${calls}; ${grouped(compaction.folded)} identities folded, ${grouped(compaction.filesRemoved)} files removed), ` +
+      `files ${grouped(before.files)} -> ${grouped(after.files)}`,
+  );
+  console.log(`  scrape warm: ours ${ms(beforeWarm)} -> ${ms(afterWarm)} ms (${(beforeWarm / afterWarm).toFixed(0)}x faster), cold ${ms(median(before.oursCold))} -> ${ms(median(after.oursCold))} ms${pythonPart}`);
+  console.log('  (the "compacted" row still counts the entries the workers wrote; the archive holds one entry per series)');
+}
+
+function main(): void {
+  printHeader();
+  const work = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-bench-scrape-'));
+  try {
+    const rows: { label: string; m: Measurement }[] = [];
+    for (const size of sizes) {
+      const label = sizeText(size);
+      const dir = path.join(work, label);
+      mkdirSync(dir);
+      process.stderr.write(`building ${label} ...\n`);
+      const built = buildDirectory(dir, size);
+      process.stderr.write(`  ${metricsFileCount(dir)} files written\n`);
+      rows.push({ label, m: measure(dir, label, built, size.identities * size.entriesPerIdentity, work) });
+      rmSync(dir, { recursive: true, force: true });
+    }
+    printTable(rows, true);
+    if (deadWorkers > 0) deadWorkersSection(work);
+  } catch (error) {
+    if (!(error instanceof OutputMismatch)) throw error;
+    console.error(error.message);
+    process.exitCode = 2;
+    return;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log('');
+  if (checkout === undefined) {
+    console.log(`Python prometheus_client was not measured: set ${PYTHON_CHECKOUT_VARIABLE} to a client_python checkout`);
+    console.log(`(the directory that contains the prometheus_client package) to include it and the >= ${MIN_VS_PYTHON}x target.`);
+  } else {
+    console.log(`target: python med / ours warm >= ${MIN_VS_PYTHON}x (wall time) on every size: ${missed ? 'MISSED' : 'met'}`);
+  }
+  if (check && missed) process.exitCode = 1;
+}
+
+main();
