@@ -14,9 +14,8 @@ import { readMetricsFile } from './readMetricsFile.js';
 import { reportOnce } from './report.js';
 import type { SeriesStore } from './storage/store.js';
 
-// Files read ahead while earlier ones are merged: enough to keep the disk busy, few enough
-// that memory stays bounded by series rather than by the size of the directory.
-const READ_AHEAD = 8;
+// Files read and merged between two yields to the event loop: a few milliseconds of work.
+const FILES_PER_SLICE = 64;
 
 export interface SkippedFile {
   file: string;
@@ -60,9 +59,9 @@ export async function listMetricsFiles(dir: string): Promise<{ name: string; fil
   return files;
 }
 
-async function readOne(filePath: string, file: ParsedFileName, cache: KeyCache): Promise<FileRecords | SkippedFile | undefined> {
+function readOne(filePath: string, file: ParsedFileName, cache: KeyCache): FileRecords | SkippedFile | undefined {
   try {
-    return decodeFile(file, await readMetricsFile(filePath), cache);
+    return decodeFile(file, readMetricsFile(filePath), cache);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.
@@ -117,19 +116,12 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
   const merger = new Merger();
   const skipped: SkippedFile[] = [];
   let filesRead = 0;
-  const pending: Promise<FileRecords | SkippedFile | undefined>[] = [];
-  let next = 0;
-  const readAhead = () => {
-    while (next < listed.length && pending.length < READ_AHEAD) {
-      const { name, file } = listed[next++]!;
-      pending.push(readOne(path.join(dir, name), file, cache));
-    }
-  };
-  readAhead();
-  // Merged in name order whatever order the reads finish in, so the output is deterministic.
-  while (pending.length > 0) {
-    const result = await pending.shift()!;
-    readAhead();
+  for (let index = 0; index < listed.length; index++) {
+    // A large directory is read in slices, so a worker serving /metrics keeps answering its
+    // own traffic while it scrapes.
+    if (index > 0 && index % FILES_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    const { name, file } = listed[index]!;
+    const result = readOne(path.join(dir, name), file, cache);
     if (result === undefined) continue;
     if ('reason' in result) {
       skipped.push(result);

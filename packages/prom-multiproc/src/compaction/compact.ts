@@ -127,7 +127,8 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
 }
 
 async function readAll(dir: string, files: { name: string; file: ParsedFileName }[], cache: KeyCache): Promise<FileRecords[]> {
-  return Promise.all(files.map(async ({ name, file }) => decodeFile(file, await readMetricsFile(path.join(dir, name)), cache)));
+  // One file at a time: a compaction of thousands of dead workers must not open them all at once.
+  return files.map(({ name, file }) => decodeFile(file, readMetricsFile(path.join(dir, name)), cache));
 }
 
 /** Finishes a compaction that crashed: after its commit, delete what it folded; before, its unused archive. */
