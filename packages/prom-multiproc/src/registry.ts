@@ -100,6 +100,23 @@ export class MultiprocessRegistry extends Registry<ContentType> {
     return super.getMetricsAsJSON();
   }
 
+  /**
+   * prom-client escapes `\\` and newlines in HELP but not `"`, which the OpenMetrics grammar
+   * requires escaped there too; the HELP line is written again for OpenMetrics.
+   */
+  // Not in prom-client's type declarations, but what its metrics() calls for each family.
+  async getMetricsAsString(metric: MetricObject): Promise<string> {
+    const base = (Registry.prototype as unknown as { getMetricsAsString(this: Registry, m: MetricObject): Promise<string> }).getMetricsAsString;
+    const text = await base.call(this, metric);
+    if (this.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) return text;
+    const end = text.indexOf('\n');
+    const first = end === -1 ? text : text.slice(0, end);
+    const name = /^# HELP (\S+) /.exec(first)?.[1];
+    if (name === undefined) return text;
+    const help = String(metric.help ?? '').replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+    return `# HELP ${name} ${help}${text.slice(first.length)}`;
+  }
+
   override getMetricsAsArray(): MetricObject[] {
     const mergedNames = new Set(this.merged.map((family) => family.name));
     const local = [...super.getMetricsAsArray(), ...(this.options.include ?? []).flatMap((registry) => registry.getMetricsAsArray())];
