@@ -19,7 +19,7 @@ import {
   Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, collectDirectory, compactDirectory, setProblemReporter, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
 import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
-import { HEADER_SIZE, readUsed } from '../packages/prom-multiproc/src/format.js';
+import { HEADER_SIZE, entrySize, readUsed, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format.js';
 import { parseExposition, seriesValues } from './helpers/stressExposition.js';
 
 const GROWER = fileURLToPath(new URL('./helpers/stressGrower.ts', import.meta.url));
@@ -100,6 +100,15 @@ function oldFormatFile(): Buffer {
   return bytes;
 }
 
+/** A well-formed file holding one entry with this key (as written, not validated). */
+function fileWithKey(key: string): Buffer {
+  const keyBytes = Buffer.from(key);
+  const bytes = Buffer.alloc(4096);
+  writeEntry(bytes, HEADER_SIZE, keyBytes, 1, 0);
+  writeUsed(bytes, HEADER_SIZE + entrySize(keyBytes.length));
+  return bytes;
+}
+
 // A real SQLite 3 database (one table, one row), deflated: made with
 // sqlite3 t.db "create table samples(name text, value real); insert into samples values ('counter_total', 1.5);"
 const SQLITE_DATABASE = inflateSync(Buffer.from(
@@ -147,6 +156,18 @@ const BAD_FILES: BadFile[] = [
   { what: 'a negative key length', name: 'gauge_all_keyneg.db', make: bytesFile(withHeader(64, -3)), reason: /key length -3/ },
   { what: 'a file of the 0.16/0.17 format (no timestamps)', name: 'counter_oldformat.db', make: bytesFile(oldFormatFile()), reason: /another format/ },
   { what: 'an SQLite database named counter_1.db', name: 'counter_1.db', make: bytesFile(SQLITE_DATABASE), reason: /header says \d+ bytes are used, but the file has 8192/ },
+  {
+    what: 'a well-formed key whose metric name would break the line', name: 'counter_badname.db',
+    make: bytesFile(fileWithKey('["bad name", "bad name_total", {}, "h"]')), reason: /metric name "bad name" is not a valid name/,
+  },
+  {
+    what: 'a well-formed key whose label name would add a series', name: 'counter_badlabel.db',
+    make: bytesFile(fileWithKey('["evil", "evil_total", {"a=\\"1\\"} 1\\ninjected_total{b": "x"}, "h"]')), reason: /label name .* is not a valid name/,
+  },
+  {
+    what: 'a well-formed key whose sample is outside its family', name: 'counter_badsample.db',
+    make: bytesFile(fileWithKey('["evil", "evil0total", {}, "h"]')), reason: /evil0total cannot be a sample of the counter evil/,
+  },
   { what: 'a directory named like a file', name: 'gauge_max_dir.db', make: (file) => mkdirSync(file), reason: /a directory/ },
   { what: 'a symlink to /dev/zero', name: 'summary_zero.db', make: (file) => symlinkSync('/dev/zero', file), reason: /symbolic link/ },
   {

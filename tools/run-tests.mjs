@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every *.test.ts of the workspace (unit tests beside the code in packages/*/src,
-// multi-process and cross-package suites in test/) with Node's own test runner, loading
+// multi-process and cross-package suites in test/, benchmark self-checks in tools/) with Node's own test runner, loading
 // TypeScript through tsx. Node 20's runner takes no globs, so the files are listed here.
 // Extra arguments are passed on (e.g. --test-name-pattern=golden).
 import { spawnSync } from 'node:child_process';
@@ -25,6 +25,7 @@ const packagesDir = join(root, 'packages');
 const files = [
   ...readdirSync(packagesDir).flatMap((name) => testFiles(join(packagesDir, name, 'src'))),
   ...testFiles(join(root, 'test')),
+  ...testFiles(join(root, 'tools')),
 ].sort();
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const flags = process.argv.slice(2).filter((arg) => arg.startsWith('-'));

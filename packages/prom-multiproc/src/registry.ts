@@ -106,7 +106,7 @@ export class MultiprocessRegistry extends Registry<ContentType> {
    */
   // Not in prom-client's type declarations, but what its metrics() calls for each family.
   async getMetricsAsString(metric: MetricObject): Promise<string> {
-    const base = (Registry.prototype as unknown as { getMetricsAsString(this: Registry, m: MetricObject): Promise<string> }).getMetricsAsString;
+    const base = (Registry.prototype as unknown as { getMetricsAsString(this: unknown, m: MetricObject): Promise<string> }).getMetricsAsString;
     const text = await base.call(this, metric);
     if (this.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) return text;
     const end = text.indexOf('\n');
