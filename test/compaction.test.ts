@@ -140,6 +140,21 @@ describe('compaction', () => {
     assert.deepEqual(result.folded, [gone]);
   });
 
+  it('never folds the files of a live writer, even one said to be dead', async () => {
+    const dir = tempDir();
+    writeProcess(dir, 'w1', 1);
+    const live = new FileStore({ dir, identity: 'w2' });
+    new Counter({ name: 'requests_total', help: 'Requests', labelNames: ['route'], store: live }).labels('/a').inc(5);
+    live.flush();
+    try {
+      const result = await compactDirectory(dir, { dead: ['w1', 'w2'], detectDeadPids: false });
+      assert.deepEqual(result.folded, ['w1']);
+      assert.ok(readdirSync(dir).includes('counter_w2.db'));
+    } finally {
+      live.close();
+    }
+  });
+
   it('refuses the archive identities to writers', () => {
     const dir = tempDir();
     assert.throws(() => new FileStore({ dir, identity: 'archive3' }), /name the archives of compacted processes/);

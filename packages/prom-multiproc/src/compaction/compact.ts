@@ -19,6 +19,7 @@ import { fileNameOf, type FileKind, type ParsedFileName } from '../fileNames.js'
 import { FileFormatError, encodeFile } from '../format.js';
 import { decodeFile, isArchiveIdentity, type FileRecords, type KeyCache } from '../merge.js';
 import { readMetricsFile } from '../readMetricsFile.js';
+import { isIdentityLocked, removeLockIfDead } from '../identityLock.js';
 import { reportOnce } from '../report.js';
 import { withDirectoryLock } from './directoryLock.js';
 import { foldForArchive } from './fold.js';
@@ -78,8 +79,10 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
       known.push(entry);
       byIdentity.set(entry.file.id, known);
     }
+    // A live writer holds its identity's lock (identityLock.ts): whatever else says it is dead,
+    // its files are not folded, or the values it goes on writing would be lost.
     const candidates = [...byIdentity.keys()].filter(
-      (id) => told.has(id) || ((options.detectDeadPids ?? true) && pidIsGone(id)),
+      (id) => (told.has(id) || ((options.detectDeadPids ?? true) && pidIsGone(id))) && !isIdentityLocked(dir, id),
     );
     if (candidates.length === 0) return { folded: [], filesRemoved, generation: manifest.generation };
 
@@ -118,6 +121,7 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
       ...listed.filter((entry) => entry.file.id === current).map((entry) => entry.name),
       ...folded.flatMap((id) => byIdentity.get(id)!.map((entry) => entry.name)),
     ]);
+    for (const id of folded) removeLockIfDead(dir, id);
     await step('deleted');
 
     writeManifestSync(dir, { generation: next.generation, pending: [] });
