@@ -334,7 +334,7 @@ describe('bad files in the directory, at scrape time', { timeout: 120_000 }, () 
       else served++;
       // Whatever was decoded renders as a valid exposition: no name from a file breaks a line.
       parseExposition(await new MultiprocessRegistry({ dir }).metrics(), 'text');
-    }), { numRuns: 400 });
+    }), { numRuns: 400, seed: Number(process.env.FC_SEED ?? Date.now()) });
     t.diagnostic(`400 mutated files: ${skipped} skipped, ${served} decoded and served`);
   });
 

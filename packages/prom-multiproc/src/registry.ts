@@ -101,13 +101,15 @@ export class MultiprocessRegistry extends Registry<ContentType> {
   }
 
   /**
-   * prom-client escapes `\\` and newlines in HELP but not `"`, which the OpenMetrics grammar
-   * requires escaped there too; the HELP line is written again for OpenMetrics.
+   * Two repairs of prom-client's rendering: NaN is written "Nan", and OpenMetrics HELP is
+   * written with `"` unescaped, which that grammar requires escaped; the HELP line is written
+   * again for OpenMetrics.
    */
   // Not in prom-client's type declarations, but what its metrics() calls for each family.
   async getMetricsAsString(metric: MetricObject): Promise<string> {
     const base = (Registry.prototype as unknown as { getMetricsAsString(this: unknown, m: MetricObject): Promise<string> }).getMetricsAsString;
-    const text = await base.call(this, metric);
+    // prom-client writes NaN as "Nan", which the OpenMetrics grammar (and strict parsers) reject.
+    const text = (await base.call(this, metric)).replace(/ Nan$/gm, ' NaN');
     if (this.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) return text;
     const end = text.indexOf('\n');
     const first = end === -1 ? text : text.slice(0, end);
