@@ -133,7 +133,7 @@ describe('PM2 cluster mode', { timeout: 120_000 }, () => {
   async function load(count: number): Promise<Set<string>> {
     const pids = new Set<string>();
     for (let i = 0; i < count; i += 10) {
-      const batch = await Promise.all(Array.from({ length: Math.min(10, count - i) }, (_, j) => request(port, `/work/${i + j}`)));
+      const batch = await Promise.all(Array.from({ length: Math.min(10, count - i) }, (_, j) => request(port, `/job/${i + j}`)));
       for (const response of batch) {
         assert.equal(response.status, 200);
         pids.add(response.pid);
@@ -164,7 +164,7 @@ describe('PM2 cluster mode', { timeout: 120_000 }, () => {
     );
     exporterUrl = hook.url;
     await waitFor('both web instances online', async () => ((await webPids()).length === INSTANCES ? true : undefined));
-    await waitFor('the web port', () => request(port, '/work/0').then(() => true, () => undefined));
+    await waitFor('the web port', () => request(port, '/job/0').then(() => true, () => undefined));
   });
 
   after(async () => {
@@ -203,7 +203,7 @@ describe('PM2 cluster mode', { timeout: 120_000 }, () => {
     let duringReload = 0;
     const failedDuringReload: string[] = [];
     while (reloading && duringReload < 5_000) {
-      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, j) => request(port, `/work/${duringReload + j}`)));
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, j) => request(port, `/job/${duringReload + j}`)));
       for (const result of results) {
         if (result.status === 'fulfilled' && result.value.status === 200) duringReload++;
         else failedDuringReload.push(result.status === 'rejected' ? String((result.reason as Error).message) : `status ${result.value.status}`);

@@ -17,7 +17,7 @@ const app = instrumentHandler(
     }
     res.end(pid);
   },
-  { routes: ['/work/:id', '/hold/:id'] },
+  { routes: ['/job/:id', '/hold/:id'] },
 );
 const server = createServer(app);
 server.listen(Number(process.env.PORT), '127.0.0.1');
