@@ -47,6 +47,8 @@ export class FileStore implements SeriesStore {
   private readonly files = new Map<FileKind, MetricFile>();
   private readonly queuedFiles: MetricFile[] = [];
   private flushScheduled = false;
+  /** Files whose last write failed, so that a later success lets the fault be reported again. */
+  private readonly failedFiles = new Set<MetricFile>();
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -111,13 +113,14 @@ export class FileStore implements SeriesStore {
     const files = this.queuedFiles.splice(0);
     let failed = false;
     for (const file of files) {
-      const key = `write\u0000${file.path}`;
       try {
         file.flush();
-        forgetReport(key);
+        // Only a file that failed before has a report to forget; the usual turn builds no key.
+        if (this.failedFiles.delete(file)) forgetReport(`write\u0000${file.path}`);
       } catch (error) {
         failed = true;
-        reportOnce(key, new Error(
+        this.failedFiles.add(file);
+        reportOnce(`write\u0000${file.path}`, new Error(
           `prom-multiproc could not write ${file.path}: ${(error as Error).message}. ` +
             'Values stay in memory and the write is retried every second; check that the directory exists, is writable and has free space.',
         ));
