@@ -7,36 +7,25 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync,
+  chmodSync, closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, collectDirectory, compactDirectory, setProblemReporter, type MetricFamily,
+  Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, collectDirectory, compactDirectory, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
 import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
 import { HEADER_SIZE, entrySize, readUsed, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format.js';
+import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesValues } from './helpers/stressExposition.js';
 
 const GROWER = fileURLToPath(new URL('./helpers/stressGrower.ts', import.meta.url));
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-badfiles-'));
-  dirs.push(dir);
-  return dir;
-}
-
-const warnings: string[] = [];
-before(() => setProblemReporter((problem) => warnings.push(problem.message)));
-after(() => {
-  setProblemReporter(undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = scratchDirectories('prom-multiproc-badfiles-');
+const warnings = capturedWarnings();
 
 /** Two workers' files with counters, a max gauge and a histogram: what must always be served. */
 function writeGoodFiles(dir: string): void {

@@ -4,24 +4,19 @@
 // with Retry-After beyond its number of concurrent scrapes.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { Counter, FileStore, startExporter, type RunningExporter } from '../packages/prom-multiproc/src/index.js';
 import { EXPORTER_LIMITS } from '../packages/prom-multiproc/src/exporter.js';
 import { repoRoot } from './helpers/fixtures.js';
+import { scratchDirectories } from './helpers/scratch.js';
 
 const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-exporter-sec-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = scratchDirectories('prom-multiproc-exporter-sec-');
 
 let dir: string;
 const running: RunningExporter[] = [];
@@ -33,7 +28,6 @@ before(() => {
 });
 after(async () => {
   for (const exporter of running) await exporter.close();
-  for (const each of dirs) rmSync(each, { recursive: true, force: true });
 });
 
 async function exporter(options: Partial<Parameters<typeof startExporter>[0]> = {}): Promise<RunningExporter> {

@@ -6,33 +6,22 @@
 // OpenMetrics, as checked by a strict parser, by promtool, and by a real Prometheus scraping it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import {
-  Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, cleanDirectory, markProcessDead, setProblemReporter, startExporter,
+  Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, cleanDirectory, markProcessDead, startExporter,
 } from '../packages/prom-multiproc/src/index.js';
 import { repoRoot } from './helpers/fixtures.js';
+import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesKey, type ParsedFamily } from './helpers/stressExposition.js';
 
 const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-security-'));
-  dirs.push(dir);
-  return dir;
-}
-
-const warnings: string[] = [];
-before(() => setProblemReporter((problem) => warnings.push(problem.message)));
-after(() => {
-  setProblemReporter(undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = scratchDirectories('prom-multiproc-security-');
+const warnings = capturedWarnings();
 
 function warningsSince(mark: number): string[] {
   return warnings.slice(mark);
