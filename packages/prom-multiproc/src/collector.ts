@@ -7,11 +7,11 @@ import * as path from 'node:path';
 import { MultiprocessDirectoryError } from './errors.js';
 import { FileFormatError } from './format.js';
 import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
-import { Merger, decodeEntries, decodeFile, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { Merger, decodeEntries, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
 import { withDirectoryLock } from './compaction/directoryLock.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from './compaction/manifest.js';
-import { readMetricsFile } from './readMetricsFile.js';
 import { reportOnce } from './report.js';
+import { ScrapeCache } from './scrapeCache.js';
 import type { SeriesStore } from './storage/store.js';
 
 // Files read and merged between two yields to the event loop: a few milliseconds of work.
@@ -31,8 +31,11 @@ export interface Collection {
 }
 
 export interface CollectOptions {
-  /** Decoded keys, kept between scrapes: most keys repeat in every file and every scrape. */
-  cache?: KeyCache;
+  /**
+   * What to keep between scrapes (open files, their layout, decoded keys): a collector that
+   * scrapes the same directory again passes the same cache. Without one, nothing is kept.
+   */
+  cache?: ScrapeCache;
   /** Which of the listed files to merge (compaction hides the files it has folded). */
   select?: (file: ParsedFileName, name: string) => boolean;
 }
@@ -59,15 +62,15 @@ export async function listMetricsFiles(dir: string): Promise<{ name: string; fil
   return files;
 }
 
-function readOne(filePath: string, file: ParsedFileName, cache: KeyCache): FileRecords | SkippedFile | undefined {
+function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFileName): FileRecords | SkippedFile | undefined {
   try {
-    return decodeFile(file, readMetricsFile(filePath), cache);
+    return cache.read(dir, name, file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.
     if (code === 'ENOENT') return undefined;
     const reason = error instanceof FileFormatError ? error.message : `${code ?? 'error'}: ${(error as Error).message}`;
-    return { file: filePath, reason };
+    return { file: path.join(dir, name), reason };
   }
 }
 
@@ -111,8 +114,8 @@ async function manifestOf(dir: string): Promise<Manifest> {
 }
 
 async function collectOnce(dir: string, visible: (file: ParsedFileName) => boolean, options: CollectOptions): Promise<Collection> {
-  const cache = options.cache ?? new Map();
-  const listed = (await listMetricsFiles(dir)).filter(({ name, file }) => visible(file) && (options.select?.(file, name) ?? true));
+  const cache = options.cache ?? new ScrapeCache({ maxKeptFiles: 0 });
+  const listed = (await cache.list(dir, listMetricsFiles)).filter(({ name, file }) => visible(file) && (options.select?.(file, name) ?? true));
   const merger = new Merger();
   const skipped: SkippedFile[] = [];
   let filesRead = 0;
@@ -121,7 +124,7 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
     // own traffic while it scrapes.
     if (index > 0 && index % FILES_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const { name, file } = listed[index]!;
-    const result = readOne(path.join(dir, name), file, cache);
+    const result = readOne(cache, dir, name, file);
     if (result === undefined) continue;
     if ('reason' in result) {
       skipped.push(result);

@@ -85,18 +85,59 @@ export function readUsed(bytes: Uint8Array, size = bytes.length): number {
 }
 
 /**
- * Every entry of a file's bytes, up to `used`. Throws FileFormatError with the offset where
- * the bytes stop making sense: truncated files, garbage, and the older formats (0.15 and
- * before, or 0.16/0.17 without timestamps) all end up here.
+ * A file's bytes with 32- and 64-bit views of the same memory, so that entries are read
+ * without a call per field. Every entry starts 8-byte aligned in the file, so its fields are
+ * whole words of these views, once the bytes sit 8-byte aligned in memory (copied if not).
  */
-export function readEntries(bytes: Uint8Array): Entry[] {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export interface FileView {
+  bytes: Buffer;
+  words: Int32Array;
+  doubles: Float64Array;
+}
+
+// The views read in the machine's order; the format is little-endian.
+const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+export function viewOf(bytes: Uint8Array): FileView {
+  let buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.byteOffset % 8 !== 0) {
+    const aligned = Buffer.allocUnsafeSlow(buffer.length);
+    buffer.copy(aligned);
+    buffer = aligned;
+  }
+  return {
+    bytes: buffer,
+    words: new Int32Array(buffer.buffer, buffer.byteOffset, buffer.length >> 2),
+    doubles: new Float64Array(buffer.buffer, buffer.byteOffset, buffer.length >> 3),
+  };
+}
+
+const int32At = NATIVE_LITTLE_ENDIAN
+  ? (view: FileView, offset: number): number => view.words[offset >> 2]!
+  : (view: FileView, offset: number): number => view.bytes.readInt32LE(offset);
+const float64At = NATIVE_LITTLE_ENDIAN
+  ? (view: FileView, offset: number): number => view.doubles[offset >> 3]!
+  : (view: FileView, offset: number): number => view.bytes.readDoubleLE(offset);
+
+/**
+ * Walks the entries of a file's bytes up to `used`, checking each one's framing, and gives
+ * `visit` where its key is and its value and timestamp. Making a string of the key is left to
+ * the visitor, so one that knows which key stood at that place last time can compare words
+ * (storedKeyMatches) instead. Throws FileFormatError with the offset where the bytes stop
+ * making sense: truncated files, garbage, and the older formats (0.15 and before, or
+ * 0.16/0.17 without timestamps) all end up here.
+ */
+export function scanEntries(
+  bytes: Uint8Array,
+  visit: (view: FileView, keyStart: number, keyLength: number, value: number, timestamp: number) => void,
+): void {
+  const view = viewOf(bytes);
+  const buffer = view.bytes;
   const used = readUsed(buffer);
-  const entries: Entry[] = [];
   let offset = HEADER_SIZE;
   while (offset < used) {
     if (offset + 4 > used) throw new FileFormatError(`entry at offset ${offset} is cut short by used=${used}`);
-    const keyLength = buffer.readInt32LE(offset);
+    const keyLength = int32At(view, offset);
     const valueOffset = offset + 4 + paddedKeyLength(keyLength);
     if (keyLength <= 0 || valueOffset + VALUE_PAIR_SIZE > used) {
       throw new FileFormatError(
@@ -108,16 +149,40 @@ export function readEntries(bytes: Uint8Array): Entry[] {
       // Python always pads with spaces; anything else means the entries are misaligned.
       if (buffer[pad] !== PAD_BYTE) throw new FileFormatError(`entry at offset ${offset} is not padded with spaces`);
     }
-    const key = buffer.toString('utf8', offset + 4, offset + 4 + keyLength);
-    entries.push({
-      key,
-      value: buffer.readDoubleLE(valueOffset),
-      timestamp: buffer.readDoubleLE(valueOffset + 8),
-      valueOffset,
-    });
+    visit(view, offset + 4, keyLength, float64At(view, valueOffset), float64At(view, valueOffset + 8));
     offset = valueOffset + VALUE_PAIR_SIZE;
   }
+}
+
+/** Every entry of a file's bytes, up to `used`, its key decoded (see scanEntries for the errors). */
+export function readEntries(bytes: Uint8Array): Entry[] {
+  const entries: Entry[] = [];
+  scanEntries(bytes, ({ bytes: buffer }, keyStart, keyLength, value, timestamp) => {
+    const valueOffset = keyStart + paddedKeyLength(keyLength);
+    entries.push({ key: buffer.toString('utf8', keyStart, keyStart + keyLength), value, timestamp, valueOffset });
+  });
   return entries;
+}
+
+/**
+ * A key as it is stored (its bytes and the padding after them) in 32-bit words: the stored
+ * key always starts 4 bytes past an 8-byte boundary and ends on one, so it is whole words,
+ * and comparing words is four times fewer steps than comparing bytes.
+ */
+export function storedKeyWords({ bytes }: FileView, keyStart: number, keyLength: number): Int32Array {
+  const stored = new Int32Array(paddedKeyLength(keyLength) / 4);
+  new Uint8Array(stored.buffer).set(bytes.subarray(keyStart, keyStart + stored.length * 4));
+  return stored;
+}
+
+/** Whether the key at `keyStart` of a file is `stored`, padding included. */
+export function storedKeyMatches({ words }: FileView, keyStart: number, keyLength: number, stored: Int32Array): boolean {
+  if (paddedKeyLength(keyLength) !== stored.length * 4) return false;
+  const first = keyStart >> 2;
+  for (let i = 0; i < stored.length; i++) {
+    if (words[first + i] !== stored[i]) return false;
+  }
+  return true;
 }
 
 /** A whole file holding `entries` in order, sized as the reference client would have grown it. */

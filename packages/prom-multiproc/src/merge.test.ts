@@ -156,7 +156,7 @@ describe('histograms', () => {
     writeEntry(gaugeBytes, HEADER_SIZE, gaugeKey, 1, 0);
     writeUsed(gaugeBytes, HEADER_SIZE + entrySize(gaugeKey.length));
     const gauge = decodeFile(parseFileName('gauge_all_1.db')!, gaugeBytes);
-    assert.equal(gauge.records[0]!.key.labels.le, 'abc');
+    assert.equal(gauge.keys[0]!.labels.le, 'abc');
   });
 
   it('rejects keys that are not keys of this format', () => {

@@ -8,8 +8,8 @@
 //                         per process); the other modes drop it and take the min, max, sum, or
 //                         the value with the newest timestamp (strictly newer than 0)
 
-import { FileFormatError, readEntries } from './format.js';
-import type { GaugeMode, MetricType, ParsedFileName } from './fileNames.js';
+import { FileFormatError, scanEntries, storedKeyMatches, storedKeyWords } from './format.js';
+import type { FileKind, GaugeMode, MetricType, ParsedFileName } from './fileNames.js';
 import { floatToGoString } from './pythonFloat.js';
 import { parseEntryKey, type ParsedKey } from './pythonJson.js';
 
@@ -44,6 +44,12 @@ export interface DecodedKey extends ParsedKey {
   bucketBound?: number;
   labelsWithoutLe?: Labels;
   labelsWithoutLeId?: string;
+  /** The key as a file stores it (see storedKeyWords), once it has been read from one. */
+  stored?: Int32Array;
+  /** The file type this key was found valid in, so the next file of that type need not check again. */
+  validIn?: MetricType;
+  /** Scratch space of the merge in progress (see Merger). */
+  merging?: MergeTarget;
 }
 
 export interface RawEntry {
@@ -52,15 +58,12 @@ export interface RawEntry {
   timestamp: number;
 }
 
-export interface FileRecord {
-  key: DecodedKey;
-  value: number;
-  timestamp: number;
-}
-
+/** One file's entries, decoded: entry i is keys[i], values[i], timestamps[i]. */
 export interface FileRecords {
   file: ParsedFileName;
-  records: FileRecord[];
+  keys: readonly DecodedKey[];
+  values: readonly number[];
+  timestamps: readonly number[];
 }
 
 /** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
@@ -118,59 +121,130 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
   const { pid: _pid, ...labelsWithoutPid } = parsed.labels;
+  let labelsWithoutLe: Labels | undefined;
+  let bucketBound: number | undefined;
+  if (parsed.labels.le !== undefined) {
+    const { le, ...rest } = parsed.labels;
+    labelsWithoutLe = rest;
+    try {
+      bucketBound = parsePythonFloat(le);
+    } catch {
+      // Only an error in a histogram file, where le must be a bound; checkedKey checks.
+    }
+  }
+  // Every field set here, in one order: the scrape reads these objects in its hottest loop,
+  // where one shape for all of them keeps property reads fast.
   const decoded: DecodedKey = {
-    ...parsed,
+    metricName: parsed.metricName,
+    sampleName: parsed.sampleName,
+    labels: parsed.labels,
+    help: parsed.help,
     raw: key,
     labelsId: labelsIdOf(parsed.labels),
     labelsWithoutPid,
     labelsWithoutPidId: labelsIdOf(labelsWithoutPid),
     sampleSuffix: parsed.sampleName.slice(parsed.metricName.length),
+    bucketBound,
+    labelsWithoutLe,
+    labelsWithoutLeId: labelsWithoutLe === undefined ? undefined : labelsIdOf(labelsWithoutLe),
+    stored: undefined,
+    validIn: undefined,
+    merging: undefined,
   };
-  if (parsed.labels.le !== undefined) {
-    const { le, ...rest } = parsed.labels;
-    decoded.labelsWithoutLe = rest;
-    decoded.labelsWithoutLeId = labelsIdOf(rest);
-    try {
-      decoded.bucketBound = parsePythonFloat(le);
-    } catch {
-      // Only an error in a histogram file, where le must be a bound; decodeFile checks.
-    }
-  }
   cache.set(key, decoded);
   return decoded;
+}
+
+function checkedKey(file: ParsedFileName, key: DecodedKey): DecodedKey {
+  if (key.validIn === file.type) return key;
+  if (!SAMPLE_SUFFIXES[file.type].has(key.sampleSuffix)) {
+    throw new FileFormatError(`sample ${key.sampleName} cannot be a sample of the ${file.type} ${key.metricName}`);
+  }
+  if (file.type === 'histogram' && key.labelsWithoutLe !== undefined && key.bucketBound === undefined) {
+    throw new FileFormatError(`bucket bound le="${key.labels.le}" of ${key.sampleName} is not a number`);
+  }
+  key.validIn = file.type;
+  return key;
 }
 
 /**
  * Decodes one file's bytes. Throws FileFormatError for anything that is not a well-formed
  * file of the reference format, so the caller can skip the file and name it.
+ *
+ * `previous` is the keys the same file held last time, in order: a file only ever appends, so
+ * where the bytes of an entry are those of the key that stood there, that key is taken without
+ * decoding anything (and when all are, `previous` itself is the result's keys). Any other
+ * bytes are decoded afresh, so a file that was replaced or rewritten is read right, only slower.
  */
-export function decodeFile(file: ParsedFileName, bytes: Uint8Array, cache: KeyCache = new Map()): FileRecords {
-  return decodeEntries(file, readEntries(bytes), cache);
+export function decodeFile(
+  file: ParsedFileName,
+  bytes: Uint8Array,
+  cache: KeyCache = new Map(),
+  previous: readonly DecodedKey[] = [],
+): FileRecords {
+  let keys: DecodedKey[] | undefined; // made at the first entry that is not as it was
+  const values: number[] = [];
+  const timestamps: number[] = [];
+  scanEntries(bytes, (view, keyStart, keyLength, value, timestamp) => {
+    const index = values.length;
+    const known = previous[index];
+    values.push(value);
+    timestamps.push(timestamp);
+    if (known?.stored !== undefined && known.validIn === file.type && storedKeyMatches(view, keyStart, keyLength, known.stored)) {
+      keys?.push(known);
+      return;
+    }
+    const key = checkedKey(file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache));
+    key.stored ??= storedKeyWords(view, keyStart, keyLength);
+    keys ??= previous.slice(0, index);
+    keys.push(key);
+  });
+  keys ??= values.length === previous.length ? (previous as DecodedKey[]) : previous.slice(0, values.length);
+  return { file, keys, values, timestamps };
 }
 
 /** Decodes entries that are already in memory (single-process mode has no file to read). */
 export function decodeEntries(file: ParsedFileName, entries: Iterable<RawEntry>, cache: KeyCache = new Map()): FileRecords {
-  const records = Array.from(entries, (entry) => {
-    const key = decodeKey(entry.key, cache);
-    if (!SAMPLE_SUFFIXES[file.type].has(key.sampleSuffix)) {
-      throw new FileFormatError(`sample ${key.sampleName} cannot be a sample of the ${file.type} ${key.metricName}`);
-    }
-    if (file.type === 'histogram' && key.labelsWithoutLe !== undefined && key.bucketBound === undefined) {
-      throw new FileFormatError(`bucket bound le="${key.labels.le}" of ${key.sampleName} is not a number`);
-    }
-    return { key, value: entry.value, timestamp: entry.timestamp };
-  });
-  return { file, records };
+  const keys: DecodedKey[] = [];
+  const values: number[] = [];
+  const timestamps: number[] = [];
+  for (const entry of entries) {
+    keys.push(checkedKey(file, decodeKey(entry.key, cache)));
+    values.push(entry.value);
+    timestamps.push(entry.timestamp);
+  }
+  return { file, keys, values, timestamps };
+}
+
+/** One merged value: a sample of a series, or a histogram bucket before it is made cumulative. */
+interface Cell {
+  value: number;
+  /** For the mostrecent modes: the timestamp of `value`. */
+  timestamp: number;
+  /** Whether any value has been merged in (a mostrecent gauge whose timestamps are all 0 has none). */
+  filled: boolean;
+}
+
+/** How a value is merged into its cell. */
+type Rule = 'sum' | 'min' | 'max' | 'mostrecent' | 'last';
+
+/**
+ * Where a key's values went in the merge in progress, kept on the key: the next file of the
+ * same kind holding that key (most files hold the same keys) merges without a lookup.
+ */
+interface MergeTarget {
+  merger: Merger;
+  kind: FileKind;
+  cell: Cell;
+  rule: Rule;
 }
 
 interface SeriesAccumulator {
   labels: Labels;
   /** sample name → value, in first-seen order */
-  values: Map<string, number>;
-  /** sample name → timestamp, for the mostrecent modes */
-  timestamps: Map<string, number> | undefined;
+  values: Map<string, Cell>;
   /** histogram bound → non-cumulative count */
-  buckets: Map<number, number> | undefined;
+  buckets: Map<number, Cell> | undefined;
 }
 
 interface FamilyAccumulator {
@@ -205,22 +279,33 @@ export class Merger {
   private readonly families = new Map<string, FamilyAccumulator>();
   readonly conflicts: ModeConflict[] = [];
 
-  add({ file, records }: FileRecords): void {
-    for (const record of records) {
-      const { key } = record;
-      let family = this.families.get(key.metricName);
-      if (family === undefined) {
-        family = { name: key.metricName, type: file.type, help: key.help, mode: file.mode, series: new Map() };
-        this.families.set(family.name, family);
-      } else if (file.mode !== undefined && family.mode !== undefined && file.mode !== family.mode) {
-        if (!this.conflicts.some((c) => c.family === family!.name && c.alsoWrittenAs === file.mode)) {
-          this.conflicts.push({ family: family.name, mode: family.mode, alsoWrittenAs: file.mode });
-        }
+  add({ file, keys, values, timestamps }: FileRecords): void {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const target = key.merging;
+      if (target !== undefined && target.merger === this && target.kind === file.kind) {
+        mergeInto(target.cell, target.rule, values[i]!, timestamps[i]!);
+      } else {
+        this.addFirst(file, key, values[i]!, timestamps[i]!);
       }
-      if (family.type === 'gauge') addGauge(family, record, file.id);
-      else if (family.type === 'histogram' && key.bucketBound !== undefined) addBucket(family, key, record.value);
-      else addSum(seriesOf(family.series, key.labelsId, key.labels), key.sampleName, record.value);
     }
+  }
+
+  /** A key's first record of this kind in this merge: find (or make) its family, series and cell. */
+  private addFirst(file: ParsedFileName, key: DecodedKey, value: number, timestamp: number): void {
+    let family = this.families.get(key.metricName);
+    if (family === undefined) {
+      family = { name: key.metricName, type: file.type, help: key.help, mode: file.mode, series: new Map() };
+      this.families.set(family.name, family);
+    } else if (file.mode !== undefined && family.mode !== undefined && file.mode !== family.mode) {
+      if (!this.conflicts.some((c) => c.family === family!.name && c.alsoWrittenAs === file.mode)) {
+        this.conflicts.push({ family: family.name, mode: family.mode, alsoWrittenAs: file.mode });
+      }
+    }
+    const { cell, rule } = targetOf(family, key, file.id);
+    mergeInto(cell, rule, value, timestamp);
+    // An all-mode gauge's series is the file's identity: the next file's is another one.
+    if (rule !== 'last') key.merging = { merger: this, kind: file.kind, cell, rule };
   }
 
   result(): MetricFamily[] {
@@ -234,69 +319,85 @@ export function mergeFiles(files: Iterable<FileRecords>): MetricFamily[] {
   return merger.result();
 }
 
+function mergeInto(cell: Cell, rule: Rule, value: number, timestamp: number): void {
+  switch (rule) {
+    case 'sum':
+      cell.value += value;
+      break;
+    case 'min':
+      if (!cell.filled || value < cell.value) cell.value = value;
+      break;
+    case 'max':
+      if (!cell.filled || value > cell.value) cell.value = value;
+      break;
+    case 'last':
+      cell.value = value;
+      break;
+    case 'mostrecent':
+      // The newest timestamp wins, and only one strictly newer than 0.
+      if (!(cell.timestamp < timestamp)) return;
+      cell.value = value;
+      cell.timestamp = timestamp;
+  }
+  cell.filled = true;
+}
+
+const newCell = (): Cell => ({ value: 0, timestamp: 0, filled: false });
+
 function seriesOf(series: Map<string, SeriesAccumulator>, id: string, labels: Labels): SeriesAccumulator {
   let found = series.get(id);
   if (found === undefined) {
-    found = { labels, values: new Map(), timestamps: undefined, buckets: undefined };
+    found = { labels, values: new Map(), buckets: undefined };
     series.set(id, found);
   }
   return found;
 }
 
-function addSum(series: SeriesAccumulator, sampleName: string, value: number): void {
-  series.values.set(sampleName, (series.values.get(sampleName) ?? 0) + value);
+function cellOf<K>(cells: Map<K, Cell>, key: K): Cell {
+  let cell = cells.get(key);
+  if (cell === undefined) {
+    cell = newCell();
+    cells.set(key, cell);
+  }
+  return cell;
 }
 
-/** Buckets are summed per numeric bound, so `1` and `1.0` (or `1e+07` and `1e+007`) are one bucket. */
-function addBucket(family: FamilyAccumulator, key: DecodedKey, value: number): void {
-  const series = seriesOf(family.series, key.labelsWithoutLeId!, key.labelsWithoutLe!);
-  series.buckets ??= new Map();
-  series.buckets.set(key.bucketBound!, (series.buckets.get(key.bucketBound!) ?? 0) + value);
-}
+const GAUGE_RULES: Record<GaugeMode, Rule> = {
+  all: 'last', liveall: 'last',
+  min: 'min', livemin: 'min',
+  max: 'max', livemax: 'max',
+  sum: 'sum', livesum: 'sum',
+  mostrecent: 'mostrecent', livemostrecent: 'mostrecent',
+};
 
-function addGauge(family: FamilyAccumulator, { key, value, timestamp }: FileRecord, id: string): void {
-  const mode = family.mode ?? 'all';
-  if (mode === 'all' || mode === 'liveall') {
+function targetOf(family: FamilyAccumulator, key: DecodedKey, fileId: string): { cell: Cell; rule: Rule } {
+  if (family.type === 'histogram' && key.bucketBound !== undefined) {
+    // Buckets are summed per numeric bound, so `1` and `1.0` (or `1e+07` and `1e+007`) are one bucket.
+    const series = seriesOf(family.series, key.labelsWithoutLeId!, key.labelsWithoutLe!);
+    series.buckets ??= new Map();
+    return { cell: cellOf(series.buckets, key.bucketBound), rule: 'sum' };
+  }
+  if (family.type !== 'gauge') return { cell: cellOf(seriesOf(family.series, key.labelsId, key.labels).values, key.sampleName), rule: 'sum' };
+  const rule = GAUGE_RULES[family.mode ?? 'all'];
+  if (rule === 'last') {
     // The pid label is the file's identity, except in an archive, which keeps each process's own.
-    const pid = isArchiveIdentity(id) && key.labels.pid !== undefined ? key.labels.pid : id;
-    const target = seriesOf(family.series, `${key.labelsWithoutPidId}\u0000${pid}`, { ...key.labelsWithoutPid, pid });
-    target.values.set(key.sampleName, value);
-    return;
+    const pid = isArchiveIdentity(fileId) && key.labels.pid !== undefined ? key.labels.pid : fileId;
+    const series = seriesOf(family.series, `${key.labelsWithoutPidId}\u0000${pid}`, { ...key.labelsWithoutPid, pid });
+    return { cell: cellOf(series.values, key.sampleName), rule };
   }
-  const target = seriesOf(family.series, key.labelsWithoutPidId, key.labelsWithoutPid);
-  const current = target.values.get(key.sampleName);
-  switch (mode) {
-    case 'min':
-    case 'livemin':
-      if (current === undefined || value < current) target.values.set(key.sampleName, value);
-      break;
-    case 'max':
-    case 'livemax':
-      if (current === undefined || value > current) target.values.set(key.sampleName, value);
-      break;
-    case 'sum':
-    case 'livesum':
-      target.values.set(key.sampleName, (current ?? 0) + value);
-      break;
-    default: {
-      // mostrecent: the newest timestamp wins, and only one strictly newer than 0.
-      target.timestamps ??= new Map();
-      if ((target.timestamps.get(key.sampleName) ?? 0) < timestamp) {
-        target.values.set(key.sampleName, value);
-        target.timestamps.set(key.sampleName, timestamp);
-      }
-    }
-  }
+  return { cell: cellOf(seriesOf(family.series, key.labelsWithoutPidId, key.labelsWithoutPid).values, key.sampleName), rule };
 }
 
 function finish(family: FamilyAccumulator): MetricFamily {
   const samples: Sample[] = [];
   for (const { labels, values, buckets } of family.series.values()) {
-    for (const [name, value] of values) samples.push({ name, labels, value });
+    for (const [name, cell] of values) {
+      if (cell.filled) samples.push({ name, labels, value: cell.value });
+    }
     if (family.type !== 'histogram' || buckets === undefined || buckets.size === 0) continue;
     let cumulative = 0;
     for (const bound of [...buckets.keys()].sort((a, b) => a - b)) {
-      cumulative += buckets.get(bound)!;
+      cumulative += buckets.get(bound)!.value;
       samples.push({ name: `${family.name}_bucket`, labels: { ...labels, le: floatToGoString(bound) }, value: cumulative });
     }
     samples.push({ name: `${family.name}_count`, labels, value: cumulative });

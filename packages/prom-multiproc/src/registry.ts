@@ -1,8 +1,9 @@
 import { Registry, type MetricObject, type MetricObjectWithValues, type MetricValue, type MetricValueWithName } from 'prom-client';
 import { compactDirectory } from './compaction/compact.js';
 import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
-import type { KeyCache, MetricFamily } from './merge.js';
+import type { MetricFamily } from './merge.js';
 import { reportOnce } from './report.js';
+import { ScrapeCache } from './scrapeCache.js';
 import { defaultStore, directoryFromEnvironment, existingDefaultStore } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
 
@@ -26,6 +27,12 @@ export interface MultiprocessRegistryOptions {
    * in other containers or hosts write the directory.
    */
   autoCompact?: { files: number };
+  /**
+   * Files kept open between scrapes, with their layout, so the next scrape reads each with
+   * one or two system calls and decodes only what changed (default 4096; 0 keeps none).
+   * close() gives them back.
+   */
+  maxKeptFiles?: number;
 }
 
 /**
@@ -49,16 +56,23 @@ interface FamilyObject {
  */
 export class MultiprocessRegistry extends Registry<ContentType> {
   private readonly options: MultiprocessRegistryOptions;
-  private readonly keyCache: KeyCache = new Map();
+  private readonly cache: ScrapeCache;
   private merged: FamilyObject[] = [];
   private compaction: Promise<unknown> | undefined;
   /** What the last collection skipped (unreadable files), for callers that report it. */
   lastCollection: Collection | undefined;
 
-  constructor(options: MultiprocessRegistryOptions = {}) {
+  /** `cache`: what to keep between scrapes, when registries of one directory share it (metricsEndpoint's two formats). */
+  constructor(options: MultiprocessRegistryOptions = {}, cache?: ScrapeCache) {
     super();
     if (options.contentType !== undefined) this.setContentType(options.contentType);
     this.options = options;
+    this.cache = cache ?? new ScrapeCache({ maxKeptFiles: options.maxKeptFiles });
+  }
+
+  /** Closes the files kept open between scrapes. The registry still scrapes, opening files anew each time. */
+  close(): void {
+    this.cache.close();
   }
 
   /** Reads and merges now, and returns the families (the reference client's names and samples). */
@@ -69,9 +83,9 @@ export class MultiprocessRegistry extends Registry<ContentType> {
       // Our own pending writes first, so a process that serves /metrics sees its latest values.
       existingDefaultStore()?.flush();
       this.options.store?.flush();
-      collection = await collectDirectory(dir, { cache: this.keyCache });
+      collection = await collectDirectory(dir, { cache: this.cache });
     } else {
-      collection = collectStore(this.options.store ?? defaultStore(), this.keyCache);
+      collection = collectStore(this.options.store ?? defaultStore(), this.cache.keys);
     }
     this.lastCollection = collection;
     if (dir !== undefined) this.compactIfCrowded(dir, collection.filesRead);

@@ -19,14 +19,17 @@ interface Folded {
  */
 export function foldForArchive(files: Iterable<FileRecords>): Map<FileKind, RawEntry[]> {
   const kinds = new Map<FileKind, Map<string, Folded>>();
-  for (const { file, records } of files) {
+  for (const { file, keys, values, timestamps } of files) {
     if (file.mode !== undefined && isLiveMode(file.mode)) continue;
     let folded = kinds.get(file.kind);
     if (folded === undefined) {
       folded = new Map();
       kinds.set(file.kind, folded);
     }
-    for (const { key, value, timestamp } of records) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = values[i]!;
+      const timestamp = timestamps[i]!;
       let archiveKey = key.raw;
       if (file.mode === 'all') {
         const pid = isArchiveIdentity(file.id) && key.labels.pid !== undefined ? key.labels.pid : file.id;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import { MultiprocessRegistry, type MultiprocessRegistryOptions } from '../registry.js';
+import { ScrapeCache } from '../scrapeCache.js';
 
 export interface Exposition {
   contentType: string;
@@ -18,8 +19,10 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
  * `const { contentType, body } = await endpoint.render(request.headers.accept); reply.type(contentType).send(body)`).
  */
 export function metricsEndpoint(options: Omit<MultiprocessRegistryOptions, 'contentType'> = {}) {
-  const text = new MultiprocessRegistry(options);
-  const openMetrics = new MultiprocessRegistry({ ...options, contentType: Registry.OPENMETRICS_CONTENT_TYPE });
+  // One cache for both formats: the files they read are the same.
+  const cache = new ScrapeCache({ maxKeptFiles: options.maxKeptFiles });
+  const text = new MultiprocessRegistry(options, cache);
+  const openMetrics = new MultiprocessRegistry({ ...options, contentType: Registry.OPENMETRICS_CONTENT_TYPE }, cache);
 
   async function render(accept: string | undefined): Promise<Exposition> {
     const registry = wantsOpenMetrics(accept) ? openMetrics : text;
@@ -39,5 +42,10 @@ export function metricsEndpoint(options: Omit<MultiprocessRegistryOptions, 'cont
     }
   }
 
-  return { render, handle };
+  /** Closes the files kept open between scrapes. */
+  function close(): void {
+    cache.close();
+  }
+
+  return { render, handle, close };
 }

@@ -1,0 +1,279 @@
+// What a long-lived collector keeps from one scrape to the next. A service is scraped every
+// few seconds, and between two scrapes most files have not changed at all (dead workers'
+// files never do) and the rest only have new values: the same keys at the same places.
+//
+// - Open descriptors. Reading a kept file is an fstat and usually one read, where opening it
+//   anew is five system calls. A descriptor outlives its name when the file is deleted or
+//   replaced (remove() rewrites, clean, a reused identity), so a read first checks that the
+//   file still has a link (fstat's nlink) and reopens by name when it has none. Metrics files
+//   are never renamed away from their names, except by a writer that finds one corrupt, and a
+//   corrupt file fails to decode, which makes the read start over by name.
+// - The directory's listing. When the directory's modification and change times are what
+//   they were at the last listing, no name in it was created, removed or replaced since, so
+//   the listing still holds and every kept descriptor is still its name's file: neither the
+//   listing nor the fstat is repeated. A time is only trusted once it is a second old, as git
+//   trusts an index entry only when it is older than the index: a change in the same clock
+//   tick as the last look would leave the time as it was.
+// - Each file's bytes and records as last read. Bytes that are the same give the same records
+//   without decoding; otherwise an entry whose bytes are the key that stood there last time
+//   is not decoded again (see decodeFile).
+// - Decoded keys, shared by all files.
+//
+// All of it is bounded: at most `maxKeptFiles` descriptors and `maxKeptBytes` of bytes and
+// records are kept (other files are read as if for the first time), and the decoded keys grow
+// with the number of distinct keys.
+
+import { closeSync, fstatSync, statSync, type BigIntStats } from 'node:fs';
+import * as path from 'node:path';
+import type { ParsedFileName } from './fileNames.js';
+import { decodeFile, type FileRecords, type KeyCache } from './merge.js';
+import { ReadBuffer, openMetricsFile, readMetricsFile, readOpenMetricsFile } from './readMetricsFile.js';
+
+/** Enough for a thousand workers with a few kinds of files each, well under the usual descriptor limits. */
+export const DEFAULT_MAX_KEPT_FILES = 4096;
+export const DEFAULT_MAX_KEPT_BYTES = 64 * 1024 * 1024;
+const SETTLED_AFTER_MS = 1000;
+
+interface KeptFile {
+  fd: number | undefined;
+  /** Bytes the file held last time. */
+  used: number;
+  /** The file's bytes and records as last read, while they fit in the memory budget. */
+  bytes: Buffer | undefined;
+  records: FileRecords | undefined;
+  /** What `bytes` and `records` take, as counted against the budget. */
+  cost: number;
+}
+
+// A record's share of memory: a key reference, a value and a timestamp.
+const RECORD_COST = 24;
+
+export interface ListedFile {
+  name: string;
+  file: ParsedFileName;
+}
+
+interface Listing {
+  stat: BigIntStats;
+  files: ListedFile[];
+  /** Whether the directory's times were old enough, when listed, to show a later change. */
+  settled: boolean;
+}
+
+export interface ScrapeCacheOptions {
+  /**
+   * Files whose descriptors and layout are kept between scrapes; 0 keeps none (every file is
+   * opened and decoded anew, as on a first scrape). Windows keeps none: an open file there
+   * holds its name after a deletion.
+   */
+  maxKeptFiles?: number;
+  /** Memory for the files' bytes and records kept between scrapes (64 MiB by default). */
+  maxKeptBytes?: number;
+  /** How old the directory's times must be before an unchanged time is taken as no change (tests shorten it). */
+  settledAfterMs?: number;
+}
+
+function checkedCount(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a whole number, 0 or more (got ${value})`);
+  return value;
+}
+
+export class ScrapeCache {
+  readonly keys: KeyCache = new Map();
+  /** How often each shortcut was taken, for tests and for anyone asking why a scrape is slow. */
+  readonly counts = { listingsReused: 0, filesUnchanged: 0, filesDecoded: 0 };
+  private readonly dirs = new Map<string, Map<string, KeptFile>>();
+  private readonly listings = new Map<string, Listing>();
+  /** Directories whose listing this scrape reused: their kept descriptors need no fstat. */
+  private readonly unchanged = new Set<string>();
+  private readonly buffer = new ReadBuffer();
+  private maxKeptFiles: number;
+  private readonly maxKeptBytes: number;
+  private readonly settledAfterMs: number;
+  private keptFiles = 0;
+  private keptBytes = 0;
+
+  constructor({
+    maxKeptFiles = process.platform === 'win32' ? 0 : DEFAULT_MAX_KEPT_FILES,
+    maxKeptBytes = DEFAULT_MAX_KEPT_BYTES,
+    settledAfterMs = SETTLED_AFTER_MS,
+  }: ScrapeCacheOptions = {}) {
+    this.maxKeptFiles = checkedCount('maxKeptFiles', maxKeptFiles);
+    this.maxKeptBytes = checkedCount('maxKeptBytes', maxKeptBytes);
+    this.settledAfterMs = settledAfterMs;
+    descriptorsOfDropped.register(this, this.dirs, this);
+  }
+
+  /**
+   * The metrics files of `dir`, from `list` or, when the directory provably has not changed,
+   * from the last listing. Forgets (and closes) kept files that are no longer listed.
+   */
+  async list(dir: string, list: (dir: string) => Promise<ListedFile[]>): Promise<ListedFile[]> {
+    const stat = this.maxKeptFiles > 0 ? statOrUndefined(dir) : undefined;
+    const last = this.listings.get(dir);
+    if (stat !== undefined && last?.settled === true && sameDirectory(stat, last.stat)) {
+      this.unchanged.add(dir);
+      this.counts.listingsReused++;
+      return last.files;
+    }
+    this.unchanged.delete(dir);
+    const files = await list(dir);
+    if (stat === undefined) {
+      this.listings.delete(dir);
+    } else {
+      const settledBefore = BigInt(Date.now() - this.settledAfterMs) * 1_000_000n;
+      this.listings.set(dir, { stat, files, settled: stat.mtimeNs < settledBefore && stat.ctimeNs < settledBefore });
+    }
+    this.retain(dir, files);
+    return files;
+  }
+
+  /**
+   * Reads and decodes one file. Throws what readMetricsFile and decodeFile throw. A kept file
+   * that fails is forgotten and read again by its name before the error counts: what failed
+   * may be an old file that a writer moved aside as corrupt and replaced.
+   */
+  read(dir: string, name: string, file: ParsedFileName): FileRecords {
+    const filePath = path.join(dir, name);
+    const kept = this.keptFile(dir, name);
+    if (kept !== undefined) {
+      try {
+        return this.readKept(filePath, file, kept, this.unchanged.has(dir));
+      } catch (error) {
+        this.forget(this.dirs.get(dir)!, name);
+        if (isOutOfDescriptors(error)) {
+          // The process is short of descriptors: give back every kept one, keep half as many from now on.
+          this.maxKeptFiles = this.keptFiles >> 1;
+          this.release();
+        }
+      }
+    }
+    this.counts.filesDecoded++;
+    return decodeFile(file, readMetricsFile(filePath), this.keys);
+  }
+
+  /** Closes every kept descriptor and keeps nothing more; the cache still reads, as if for the first time. */
+  close(): void {
+    this.maxKeptFiles = 0;
+    this.release();
+    descriptorsOfDropped.unregister(this);
+  }
+
+  private release(): void {
+    for (const kept of this.dirs.values()) {
+      for (const name of [...kept.keys()]) this.forget(kept, name);
+    }
+    this.listings.clear();
+    this.unchanged.clear();
+  }
+
+  private retain(dir: string, listed: readonly ListedFile[]): void {
+    const kept = this.dirs.get(dir);
+    if (kept === undefined || kept.size === 0) return;
+    const names = new Set(listed.map(({ name }) => name));
+    for (const name of kept.keys()) {
+      if (!names.has(name)) this.forget(kept, name);
+    }
+  }
+
+  private keptFile(dir: string, name: string): KeptFile | undefined {
+    let kept = this.dirs.get(dir);
+    const found = kept?.get(name);
+    if (found !== undefined || this.keptFiles >= this.maxKeptFiles) return found;
+    if (kept === undefined) {
+      kept = new Map();
+      this.dirs.set(dir, kept);
+    }
+    const file: KeptFile = { fd: undefined, used: 0, bytes: undefined, records: undefined, cost: 0 };
+    kept.set(name, file);
+    this.keptFiles++;
+    return file;
+  }
+
+  private forget(kept: Map<string, KeptFile>, name: string): void {
+    const file = kept.get(name);
+    if (file === undefined) return;
+    kept.delete(name);
+    this.keptFiles--;
+    this.keptBytes -= file.cost;
+    closeQuietly(file);
+  }
+
+  private readKept(filePath: string, file: ParsedFileName, kept: KeptFile, linkKnown: boolean): FileRecords {
+    const bytes = this.readBytes(filePath, kept, linkKnown);
+    kept.used = bytes.length;
+    const { bytes: before, records } = kept;
+    if (records !== undefined && before !== undefined && before.equals(bytes)) {
+      this.counts.filesUnchanged++;
+      return records;
+    }
+    this.counts.filesDecoded++;
+    const decoded = decodeFile(file, bytes, this.keys, records?.keys);
+    this.keep(kept, bytes, decoded);
+    return decoded;
+  }
+
+  private readBytes(filePath: string, kept: KeptFile, linkKnown: boolean): Buffer {
+    const expected = kept.used;
+    if (kept.fd !== undefined) {
+      if (linkKnown) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
+      const stat = fstatSync(kept.fd);
+      // Still linked: it is the file of that name (see the notes at the top).
+      if (stat.nlink > 0) return readOpenMetricsFile(kept.fd, this.buffer, expected, stat);
+      closeQuietly(kept);
+    }
+    kept.fd = openMetricsFile(filePath);
+    return readOpenMetricsFile(kept.fd, this.buffer, expected);
+  }
+
+  /** Keeps a file's bytes and records for the next scrape, if the memory budget allows. */
+  private keep(kept: KeptFile, bytes: Buffer, records: FileRecords): void {
+    const cost = bytes.length + records.keys.length * RECORD_COST;
+    this.keptBytes -= kept.cost;
+    if (this.keptBytes + cost > this.maxKeptBytes) {
+      kept.bytes = undefined;
+      kept.records = undefined;
+      kept.cost = 0;
+      return;
+    }
+    if (kept.bytes !== undefined && kept.bytes.length === bytes.length) bytes.copy(kept.bytes);
+    else kept.bytes = Buffer.from(bytes);
+    kept.records = records;
+    kept.cost = cost;
+    this.keptBytes += cost;
+  }
+}
+
+function statOrUndefined(dir: string): BigIntStats | undefined {
+  try {
+    return statSync(dir, { bigint: true });
+  } catch {
+    return undefined; // the listing reports what is wrong with the directory
+  }
+}
+
+function sameDirectory(a: BigIntStats, b: BigIntStats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+function closeQuietly(file: KeptFile): void {
+  if (file.fd === undefined) return;
+  try {
+    closeSync(file.fd);
+  } catch {
+    // Nothing to do about a descriptor that will not close.
+  }
+  file.fd = undefined;
+}
+
+function isOutOfDescriptors(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
+// A cache dropped without close() (a registry that goes out of use) gives its descriptors back when collected.
+const descriptorsOfDropped = new FinalizationRegistry((dirs: Map<string, Map<string, KeptFile>>) => {
+  for (const kept of dirs.values()) {
+    for (const file of kept.values()) closeQuietly(file);
+  }
+});

@@ -1,0 +1,208 @@
+// What a collector keeps between scrapes (open descriptors, the listing, each file's bytes and
+// keys) must never change what a scrape finds: after any change to the directory, a scrape
+// through the cache merges exactly what a scrape from nothing does. And the shortcuts must
+// be taken, or the cache is only a cost.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
+import { encodeFile } from '../packages/prom-multiproc/src/format.js';
+import { entryKey } from '../packages/prom-multiproc/src/pythonJson.js';
+import { MultiprocessRegistry } from '../packages/prom-multiproc/src/registry.js';
+import { ScrapeCache } from '../packages/prom-multiproc/src/scrapeCache.js';
+import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
+
+const scratch = scratchDirectories('pm-scrape-cache-');
+const warnings = capturedWarnings();
+
+// Short enough to wait out in a test, longer than any file system clock tick.
+const SETTLED_AFTER_MS = 30;
+const settle = () => sleep(SETTLED_AFTER_MS + 15);
+
+// Keys of equal length that differ in one byte, so that a stale layout would match by size.
+const KEYS = {
+  counter: ['a', 'b', 'c', 'd'].map((route) => entryKey('req', 'req_total', ['route'], [route], 'Requests')),
+  gauge_livesum: ['x', 'y'].map((queue) => entryKey('depth', 'depth', ['queue'], [queue], 'Depth')),
+};
+const FILE_NAMES = ['counter_1.db', 'counter_2.db', 'gauge_livesum_1.db', 'gauge_livesum_2.db'] as const;
+type FileName = (typeof FILE_NAMES)[number];
+
+function keysOf(name: FileName): string[] {
+  return name.startsWith('counter') ? KEYS.counter : KEYS.gauge_livesum;
+}
+
+function canonical(families: MetricFamily[]): string[] {
+  return families
+    .flatMap((family) => family.samples.map((s) => `${s.name} ${JSON.stringify(Object.entries(s.labels).sort())} ${s.value}`))
+    .sort();
+}
+
+async function fresh(dir: string): Promise<{ merged: string[]; skipped: number }> {
+  const collection = await collectDirectory(dir);
+  return { merged: canonical(collection.families), skipped: collection.skipped.length };
+}
+
+async function throughCache(dir: string, cache: ScrapeCache): Promise<{ merged: string[]; skipped: number }> {
+  const collection = await collectDirectory(dir, { cache });
+  return { merged: canonical(collection.families), skipped: collection.skipped.length };
+}
+
+function fileBytes(name: FileName, keyIndexes: number[], value: number): Buffer {
+  const keys = keysOf(name);
+  const entries = [...new Set(keyIndexes.map((i) => i % keys.length))].map((i) => ({ key: keys[i]!, value: value + i, timestamp: 0 }));
+  return encodeFile(entries);
+}
+
+// How a directory changes under a collector: in place (a writer's new values and entries, the
+// same inode), replaced by a rename, deleted and created again, deleted, or damaged.
+const HOW = ['in-place', 'rename-over', 'recreate', 'delete', 'damage'] as const;
+interface Change {
+  how: (typeof HOW)[number];
+  name: FileName;
+  keys: number[];
+  value: number;
+  settle: boolean;
+}
+const change: fc.Arbitrary<Change> = fc.record({
+  how: fc.constantFrom(...HOW),
+  name: fc.constantFrom(...FILE_NAMES),
+  keys: fc.array(fc.nat(7), { minLength: 0, maxLength: 4 }),
+  value: fc.integer({ min: 1, max: 1000 }),
+  settle: fc.boolean(),
+});
+
+function apply(dir: string, { how, name, keys, value }: Change): void {
+  const file = path.join(dir, name);
+  const bytes = fileBytes(name, keys, value);
+  const exists = readdirSync(dir).includes(name);
+  switch (how) {
+    case 'in-place':
+      writeFileSync(file, bytes); // O_TRUNC on the same inode when it exists
+      break;
+    case 'rename-over':
+      writeFileSync(`${file}.tmp`, bytes);
+      renameSync(`${file}.tmp`, file);
+      break;
+    case 'recreate':
+      if (exists) unlinkSync(file);
+      writeFileSync(file, bytes);
+      break;
+    case 'delete':
+      if (exists) unlinkSync(file);
+      break;
+    case 'damage':
+      if (exists) writeFileSync(file, Buffer.from('not a metrics file at all, but long enough'));
+      break;
+  }
+}
+
+describe('the scrape cache', () => {
+  it('merges what a scrape from nothing merges, after any sequence of changes (property)', async () => {
+    const totals = { listingsReused: 0, filesUnchanged: 0, filesDecoded: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.array(change, { minLength: 1, maxLength: 12 }), async (changes) => {
+        const dir = scratch();
+        const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS, maxKeptBytes: 600 });
+        for (const step of changes) {
+          apply(dir, step);
+          if (step.settle) await settle();
+          // Twice: the second scrape of an unchanged directory takes every shortcut there is.
+          for (let scrape = 0; scrape < 2; scrape++) {
+            assert.deepEqual(await throughCache(dir, cache), await fresh(dir), `after ${JSON.stringify(step)}`);
+          }
+        }
+        cache.close();
+        for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += cache.counts[key];
+      }),
+      { numRuns: 40, seed: Number(process.env.FC_SEED ?? 11) },
+    );
+    // The shortcuts were taken, so the property above tested them.
+    assert.ok(totals.listingsReused > 20, `listings reused ${totals.listingsReused} times`);
+    assert.ok(totals.filesUnchanged > 20, `files found unchanged ${totals.filesUnchanged} times`);
+    assert.ok(warnings.length > 0, 'damaged files were reported');
+  });
+
+  it('decodes nothing and lists nothing when the directory has not changed, and sees a change in place', async () => {
+    const dir = scratch();
+    for (const name of FILE_NAMES) writeFileSync(path.join(dir, name), fileBytes(name, [0, 1, 2], 5));
+    await settle();
+    const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS });
+    await throughCache(dir, cache);
+    assert.equal(cache.counts.filesDecoded, FILE_NAMES.length);
+    await throughCache(dir, cache);
+    assert.deepEqual(cache.counts, { listingsReused: 1, filesUnchanged: FILE_NAMES.length, filesDecoded: FILE_NAMES.length });
+
+    writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0, 1, 2, 3], 500));
+    const after = await throughCache(dir, cache);
+    assert.deepEqual(after, await fresh(dir));
+    assert.ok(after.merged.some((line) => line.startsWith('req_total [["route","d"]] 503')), after.merged.join('\n'));
+    assert.equal(cache.counts.listingsReused, 2);
+    cache.close();
+  });
+
+  it('does not follow a symbolic link put in place of a kept file', async () => {
+    const dir = scratch();
+    writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0], 1));
+    writeFileSync(path.join(dir, 'elsewhere'), fileBytes('counter_1.db', [0], 999));
+    const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS });
+    assert.equal((await throughCache(dir, cache)).skipped, 0);
+    unlinkSync(path.join(dir, 'counter_1.db'));
+    symlinkSync('elsewhere', path.join(dir, 'counter_1.db'));
+    const after = await throughCache(dir, cache);
+    assert.equal(after.skipped, 1);
+    assert.deepEqual(after.merged, []);
+    cache.close();
+  });
+
+  const openDescriptors = (): number => readdirSync('/proc/self/fd').length;
+
+  it('keeps at most maxKeptFiles descriptors, and close() gives them back', { skip: process.platform !== 'linux' && 'counts /proc/self/fd' }, async () => {
+    const dir = scratch();
+    for (let i = 0; i < 30; i++) writeFileSync(path.join(dir, `counter_${i}.db`), fileBytes('counter_1.db', [i], i));
+    const before = openDescriptors();
+    const cache = new ScrapeCache({ maxKeptFiles: 10 });
+    const expected = await fresh(dir);
+    assert.deepEqual(await throughCache(dir, cache), expected);
+    assert.deepEqual(await throughCache(dir, cache), expected);
+    assert.equal(openDescriptors() - before, 10);
+    cache.close();
+    assert.equal(openDescriptors(), before);
+    assert.deepEqual(await throughCache(dir, cache), expected, 'a closed cache still scrapes');
+    assert.equal(openDescriptors(), before);
+  });
+
+  it('closes the descriptors of files no longer listed', { skip: process.platform !== 'linux' && 'counts /proc/self/fd' }, async () => {
+    const dir = scratch();
+    for (let i = 0; i < 5; i++) writeFileSync(path.join(dir, `counter_${i}.db`), fileBytes('counter_1.db', [i], i));
+    const before = openDescriptors();
+    const cache = new ScrapeCache();
+    await throughCache(dir, cache);
+    assert.equal(openDescriptors() - before, 5);
+    for (let i = 0; i < 3; i++) unlinkSync(path.join(dir, `counter_${i}.db`));
+    await throughCache(dir, cache);
+    assert.equal(openDescriptors() - before, 2);
+    cache.close();
+  });
+
+  it('rejects a bad limit with the option named', () => {
+    assert.throws(() => new ScrapeCache({ maxKeptFiles: -1 }), /maxKeptFiles must be a whole number/);
+    assert.throws(() => new MultiprocessRegistry({ maxKeptFiles: 1.5 }), /maxKeptFiles must be a whole number/);
+  });
+
+  it('MultiprocessRegistry keeps files open between scrapes until close()', { skip: process.platform !== 'linux' && 'counts /proc/self/fd' }, async () => {
+    const dir = scratch();
+    for (let i = 0; i < 4; i++) writeFileSync(path.join(dir, `counter_${i}.db`), fileBytes('counter_1.db', [i], i));
+    const before = openDescriptors();
+    const registry = new MultiprocessRegistry({ dir });
+    const first = await registry.metrics();
+    assert.match(first, /^req_total\{route="d"\} 6$/m);
+    assert.equal(openDescriptors() - before, 4);
+    assert.equal(await registry.metrics(), first);
+    registry.close();
+    assert.equal(openDescriptors(), before);
+    assert.equal(await registry.metrics(), first);
+  });
+});
