@@ -36,6 +36,8 @@ const MIN_VS_PYTHON = 10;
 const DEAD_WRITTEN = 10;
 const DEAD_ENTRIES_PER_IDENTITY = 85;
 const COMPACT_FALLBACK_PER_CALL = 1000;
+/** A directory whose times are this old reads as unchanged (see scrapeCache.ts): a service's directory between worker starts. */
+const SETTLE_MS = 1100;
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const child = (name: string): string => fileURLToPath(new URL(`./bench-scrape/${name}`, import.meta.url));
@@ -79,6 +81,10 @@ function runChild<T>(script: string, args: string[], extraNodeArgs: string[] = [
   return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as T;
 }
 
+function settle(): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
+}
+
 const benchSamples = (text: string): Samples => parseExposition(text, (name) => name.startsWith('bench_'));
 
 /** Outputs that disagree: the run stops, since a time for a wrong answer means nothing. */
@@ -94,6 +100,7 @@ interface Measurement {
   oursCold: number[];
   oursWarm: number[];
   oursWarmCpu: number[];
+  oursChanged: number[];
   oursRss: number[];
   pythonFirst: number[];
   pythonRepeat: number[];
@@ -105,7 +112,7 @@ interface Measurement {
 function measure(dir: string, label: string, built: BuiltDirectory, entries: number, work: string): Measurement {
   const m: Measurement = {
     files: metricsFileCount(dir), entries,
-    oursCold: [], oursWarm: [], oursWarmCpu: [], oursRss: [], pythonFirst: [], pythonRepeat: [], pythonRepeatCpu: [], pythonRss: [],
+    oursCold: [], oursWarm: [], oursWarmCpu: [], oursChanged: [], oursRss: [], pythonFirst: [], pythonRepeat: [], pythonRepeatCpu: [], pythonRss: [],
   };
   const expectedNames = new Set([...built.expected.keys()].map((key) => key.slice(0, key.indexOf('{'))));
   for (let round = 1; round <= rounds; round++) {
@@ -118,6 +125,7 @@ function measure(dir: string, label: string, built: BuiltDirectory, entries: num
     m.oursCold.push(ours.coldMs);
     m.oursWarm.push(...ours.warmMs);
     m.oursWarmCpu.push(...ours.warmCpuMs);
+    m.oursChanged.push(...ours.changedMs);
     m.oursRss.push(ours.maxRssMiB);
     if (checkout !== undefined) {
       const pythonFile = path.join(work, `${label}-python-${round}.txt`);
@@ -161,6 +169,7 @@ const OURS_COLUMNS: Column[] = [
   { title: 'cold ms', width: 8, value: (m) => ms(median(m.oursCold)) },
   { title: 'warm ms', width: 8, value: (m) => ms(median(m.oursWarm)) },
   { title: 'cpu ms', width: 7, value: (m) => ms(median(m.oursWarmCpu)) },
+  { title: 'changed', width: 8, value: (m) => ms(median(m.oursChanged)) },
   { title: 'ns/entry', width: 8, value: (m) => nsPerEntry(median(m.oursWarm), m.entries) },
   { title: 'MiB', width: 4, value: (m) => Math.max(...m.oursRss).toFixed(0) },
 ];
@@ -176,6 +185,7 @@ const PYTHON_COLUMNS: Column[] = [
     return `${times(ratio)}${goal(ratio, judged)}`;
   } },
   { title: 'cpu', width: 6, value: (m) => times(median(m.pythonRepeatCpu) / median(m.oursWarmCpu)) },
+  { title: 'changed', width: 8, value: (m) => times(median(m.pythonRepeat) / median(m.oursChanged)) },
   { title: 'cold', width: 6, value: (m) => times(median(m.pythonFirst) / median(m.oursCold)) },
 ];
 
@@ -202,7 +212,9 @@ function printHeader(): void {
   if (library !== undefined) console.log(`library measured: ${path.resolve(library)} (directories are written by the repository's)`);
   console.log(`per identity: counter_<id>.db + histogram_<id>.db (counter and 15-bucket histogram, labels route+method), written by FileStore`);
   console.log(`${rounds} rounds, a fresh process per subject and round (ours and Python's interleaved), medians over all rounds`);
-  console.log(`ours: MultiprocessRegistry({ dir }).metrics(); cold = first of a fresh registry; warm = ${repeats} more with the same registry (key cache filled)`);
+  console.log(`ours: MultiprocessRegistry({ dir }).metrics(); cold = first of a fresh registry; warm = ${repeats} more with the same registry`);
+  console.log(`  (what it keeps between scrapes filled, directory unchanged); changed = ${repeats} more, each after every file's bytes changed in place`);
+  console.log(`  (as if every worker had recorded something since the last scrape); the directory is left ${SETTLE_MS} ms after it is built, as a running service's is`);
   if (checkout !== undefined) {
     console.log(`python: CollectorRegistry + MultiProcessCollector + generate_latest per scrape; 1st = first in the interpreter, med = ${pythonRepeats} more`);
   }
@@ -234,8 +246,10 @@ function deadWorkersSection(work: string): void {
   process.stderr.write(`building ${grouped(deadWorkers)} dead workers ...\n`);
   const built = buildCopiedDirectory(dir, size, Math.min(DEAD_WRITTEN, deadWorkers));
   const entries = deadWorkers * DEAD_ENTRIES_PER_IDENTITY;
+  settle();
   const before = measure(dir, 'dead-before', built, entries, work);
   const { compaction, failure } = compactAll(dir);
+  settle();
   const after = measure(dir, 'dead-after', built, entries, work);
 
   console.log('');
@@ -271,6 +285,7 @@ function main(): void {
       process.stderr.write(`building ${label} ...\n`);
       const built = buildDirectory(dir, size);
       process.stderr.write(`  ${metricsFileCount(dir)} files written\n`);
+      settle();
       rows.push({ label, m: measure(dir, label, built, size.identities * size.entriesPerIdentity, work) });
       rmSync(dir, { recursive: true, force: true });
     }

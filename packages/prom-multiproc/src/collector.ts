@@ -86,25 +86,25 @@ const OPTIMISTIC_ATTEMPTS = 3;
  */
 export async function collectDirectory(dir: string, options: CollectOptions = {}): Promise<Collection> {
   for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
-    const before = await manifestOf(dir);
+    const before = manifestOf(dir);
     const collection = await collectOnce(dir, visibleUnder(before), options);
-    if (sameManifest(before, await manifestOf(dir))) return collection;
+    if (sameManifest(before, manifestOf(dir))) return collection;
   }
   try {
-    return await withDirectoryLock(dir, async () => collectOnce(dir, visibleUnder(await manifestOf(dir)), options));
+    return await withDirectoryLock(dir, async () => collectOnce(dir, visibleUnder(manifestOf(dir)), options));
   } catch (error) {
     if (error instanceof MultiprocessDirectoryError) throw error;
     // A reader that may not write the directory cannot lock it: the last read will have to do.
     reportOnce(`scrape-lock\u0000${dir}`, new Error(
       `a scrape of ${dir} kept overlapping compactions and could not take their lock (${(error as Error).message}); it may count a compacted process twice or not at all`,
     ));
-    return collectOnce(dir, visibleUnder(await manifestOf(dir)), options);
+    return collectOnce(dir, visibleUnder(manifestOf(dir)), options);
   }
 }
 
-async function manifestOf(dir: string): Promise<Manifest> {
+function manifestOf(dir: string): Manifest {
   try {
-    return await readManifest(dir);
+    return readManifest(dir);
   } catch (error) {
     reportOnce(`manifest\u0000${dir}`, new Error(
       `the compaction manifest in ${dir} cannot be read (${(error as Error).message}); archives other than the first are left out until a compaction rewrites it`,

@@ -4,7 +4,8 @@ export { Histogram, HistogramChild, DEFAULT_BUCKETS, type HistogramConfiguration
 export { Summary, SummaryChild, type SummaryConfiguration } from './metrics/summary.js';
 export type { LabelValue, LabelValues, MetricConfiguration } from './metrics/metric.js';
 export { MultiprocessRegistry, type MultiprocessRegistryOptions } from './registry.js';
-export { collectDirectory, type Collection, type SkippedFile } from './collector.js';
+export { collectDirectory, type CollectOptions, type Collection, type SkippedFile } from './collector.js';
+export { ScrapeCache, type ScrapeCacheOptions } from './scrapeCache.js';
 export { markProcessDead, cleanDirectory } from './processes.js';
 export { configure, directoryFromEnvironment, type MultiprocessSettings } from './storage/defaultStore.js';
 export { markThreadDead, watchWorkerThread, type ThreadDeathOptions } from './threads.js';

@@ -388,6 +388,22 @@ function targetOf(family: FamilyAccumulator, key: DecodedKey, fileId: string): {
   return { cell: cellOf(seriesOf(family.series, key.labelsWithoutPidId, key.labelsWithoutPid).values, key.sampleName), rule };
 }
 
+// Bucket bounds as `le` text, kept across scrapes: most histograms share a few bounds, and
+// formatting a float the Go way is the costliest step of finishing a merge. Bounded, since a
+// file may hold any bounds at all.
+const boundTexts = new Map<number, string>();
+const MAX_BOUND_TEXTS = 10_000;
+
+function boundText(bound: number): string {
+  let text = boundTexts.get(bound);
+  if (text === undefined) {
+    if (boundTexts.size >= MAX_BOUND_TEXTS) boundTexts.clear();
+    text = floatToGoString(bound);
+    boundTexts.set(bound, text);
+  }
+  return text;
+}
+
 function finish(family: FamilyAccumulator): MetricFamily {
   const samples: Sample[] = [];
   for (const { labels, values, buckets } of family.series.values()) {
@@ -398,7 +414,7 @@ function finish(family: FamilyAccumulator): MetricFamily {
     let cumulative = 0;
     for (const bound of [...buckets.keys()].sort((a, b) => a - b)) {
       cumulative += buckets.get(bound)!.value;
-      samples.push({ name: `${family.name}_bucket`, labels: { ...labels, le: floatToGoString(bound) }, value: cumulative });
+      samples.push({ name: `${family.name}_bucket`, labels: { ...labels, le: boundText(bound) }, value: cumulative });
     }
     samples.push({ name: `${family.name}_count`, labels, value: cumulative });
   }

@@ -23,7 +23,7 @@
 // records are kept (other files are read as if for the first time), and the decoded keys grow
 // with the number of distinct keys.
 
-import { closeSync, fstatSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, fstatSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from './fileNames.js';
 import { decodeFile, type FileRecords, type KeyCache } from './merge.js';
@@ -54,7 +54,7 @@ export interface ListedFile {
 }
 
 interface Listing {
-  stat: BigIntStats;
+  stat: Stats;
   files: ListedFile[];
   /** Whether the directory's times were old enough, when listed, to show a later change. */
   settled: boolean;
@@ -69,7 +69,10 @@ export interface ScrapeCacheOptions {
   maxKeptFiles?: number;
   /** Memory for the files' bytes and records kept between scrapes (64 MiB by default). */
   maxKeptBytes?: number;
-  /** How old the directory's times must be before an unchanged time is taken as no change (tests shorten it). */
+  /**
+   * How old the directory's times must be before an unchanged time is taken as no change
+   * (default 1000 ms; it must exceed the file system's clock tick; tests shorten it).
+   */
   settledAfterMs?: number;
 }
 
@@ -92,6 +95,8 @@ export class ScrapeCache {
   private readonly settledAfterMs: number;
   private keptFiles = 0;
   private keptBytes = 0;
+  /** The part of keptBytes that is copies of files' bytes. */
+  private copiedBytes = 0;
 
   constructor({
     maxKeptFiles = process.platform === 'win32' ? 0 : DEFAULT_MAX_KEPT_FILES,
@@ -100,6 +105,7 @@ export class ScrapeCache {
   }: ScrapeCacheOptions = {}) {
     this.maxKeptFiles = checkedCount('maxKeptFiles', maxKeptFiles);
     this.maxKeptBytes = checkedCount('maxKeptBytes', maxKeptBytes);
+    if (!Number.isFinite(settledAfterMs) || settledAfterMs < 0) throw new TypeError(`settledAfterMs must be a number of milliseconds, 0 or more (got ${settledAfterMs})`);
     this.settledAfterMs = settledAfterMs;
     descriptorsOfDropped.register(this, this.dirs, this);
   }
@@ -121,8 +127,8 @@ export class ScrapeCache {
     if (stat === undefined) {
       this.listings.delete(dir);
     } else {
-      const settledBefore = BigInt(Date.now() - this.settledAfterMs) * 1_000_000n;
-      this.listings.set(dir, { stat, files, settled: stat.mtimeNs < settledBefore && stat.ctimeNs < settledBefore });
+      const settledBefore = Date.now() - this.settledAfterMs;
+      this.listings.set(dir, { stat, files, settled: stat.mtimeMs < settledBefore && stat.ctimeMs < settledBefore });
     }
     this.retain(dir, files);
     return files;
@@ -196,6 +202,7 @@ export class ScrapeCache {
     kept.delete(name);
     this.keptFiles--;
     this.keptBytes -= file.cost;
+    this.copiedBytes -= file.bytes?.length ?? 0;
     closeQuietly(file);
   }
 
@@ -226,34 +233,46 @@ export class ScrapeCache {
     return readOpenMetricsFile(kept.fd, this.buffer, expected);
   }
 
-  /** Keeps a file's bytes and records for the next scrape, if the memory budget allows. */
+  /**
+   * Keeps a file's records for the next scrape, and its bytes too, as far as the memory budget
+   * allows. The records come first: with them, only changed keys are decoded; the bytes only
+   * spare comparing keys one by one when nothing changed, and take several times the memory,
+   * so they get at most half of the budget, whatever the order files are read in.
+   */
   private keep(kept: KeptFile, bytes: Buffer, records: FileRecords): void {
-    const cost = bytes.length + records.keys.length * RECORD_COST;
     this.keptBytes -= kept.cost;
-    if (this.keptBytes + cost > this.maxKeptBytes) {
+    this.copiedBytes -= kept.bytes?.length ?? 0;
+    const recordsCost = records.keys.length * RECORD_COST;
+    if (this.keptBytes + recordsCost > this.maxKeptBytes) {
       kept.bytes = undefined;
       kept.records = undefined;
       kept.cost = 0;
       return;
     }
-    if (kept.bytes !== undefined && kept.bytes.length === bytes.length) bytes.copy(kept.bytes);
-    else kept.bytes = Buffer.from(bytes);
     kept.records = records;
-    kept.cost = cost;
-    this.keptBytes += cost;
+    const copyFits = this.keptBytes + recordsCost + bytes.length <= this.maxKeptBytes && this.copiedBytes + bytes.length <= this.maxKeptBytes / 2;
+    if (!copyFits) kept.bytes = undefined;
+    else if (kept.bytes !== undefined && kept.bytes.length === bytes.length) bytes.copy(kept.bytes);
+    else kept.bytes = Buffer.from(bytes);
+    const copied = kept.bytes?.length ?? 0;
+    kept.cost = recordsCost + copied;
+    this.keptBytes += kept.cost;
+    this.copiedBytes += copied;
   }
 }
 
-function statOrUndefined(dir: string): BigIntStats | undefined {
+function statOrUndefined(dir: string): Stats | undefined {
   try {
-    return statSync(dir, { bigint: true });
+    // Milliseconds as a double keep the time to a fraction of a microsecond, and a change after a
+    // settled listing is stamped most of a second after the time that listing saw.
+    return statSync(dir);
   } catch {
     return undefined; // the listing reports what is wrong with the directory
   }
 }
 
-function sameDirectory(a: BigIntStats, b: BigIntStats): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+function sameDirectory(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 function closeQuietly(file: KeptFile): void {

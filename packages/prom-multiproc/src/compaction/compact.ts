@@ -69,7 +69,7 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
     let filesRemoved = await recover(dir);
     await step('recovered');
 
-    const manifest = await readManifest(dir);
+    const manifest = readManifest(dir);
     const listed = await listMetricsFiles(dir);
     const told = new Set(options.dead ?? []);
     const byIdentity = new Map<string, { name: string; file: ParsedFileName }[]>();
@@ -137,7 +137,7 @@ async function readAll(dir: string, files: { name: string; file: ParsedFileName 
 
 /** Finishes a compaction that crashed: after its commit, delete what it folded; before, its unused archive. */
 async function recover(dir: string): Promise<number> {
-  const manifest = await readManifest(dir);
+  const manifest = readManifest(dir);
   const current = archiveIdentity(manifest.generation);
   const pending = new Set(manifest.pending);
   const listed = await listMetricsFiles(dir);

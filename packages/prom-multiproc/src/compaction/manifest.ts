@@ -6,7 +6,7 @@
 // A scrape reads it before and after reading the directory and starts over if it changed,
 // so it sees one side of a commit or the other, never both, without taking a lock.
 
-import { promises as fsp, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from '../fileNames.js';
 import { isArchiveIdentity } from '../merge.js';
@@ -26,10 +26,14 @@ export function archiveIdentity(generation: number): string {
   return `archive${generation}`;
 }
 
-export async function readManifest(dir: string): Promise<Manifest> {
+/** Synchronous: a scrape reads it twice, and a small file costs less than a thread-pool round trip. */
+export function readManifest(dir: string): Manifest {
+  const file = path.join(dir, MANIFEST_NAME);
+  // Most directories have none: asking first is cheaper than the exception a failed open makes.
+  if (statSync(file, { throwIfNoEntry: false }) === undefined) return EMPTY_MANIFEST;
   let text: string;
   try {
-    text = await fsp.readFile(path.join(dir, MANIFEST_NAME), 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_MANIFEST;
     throw error;
