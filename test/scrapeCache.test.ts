@@ -168,6 +168,8 @@ describe('the scrape cache', () => {
     assert.deepEqual(await throughCache(dir, cache), expected);
     assert.deepEqual(await throughCache(dir, cache), expected);
     assert.equal(openDescriptors() - before, 10);
+    // The files past the limit are opened for each read, and still found unchanged without decoding.
+    assert.equal(cache.counts.filesUnchanged, 30);
     cache.close();
     assert.equal(openDescriptors(), before);
     assert.deepEqual(await throughCache(dir, cache), expected, 'a closed cache still scrapes');

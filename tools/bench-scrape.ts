@@ -5,7 +5,7 @@
 // ten thousand dead workers' files before and after compaction.
 //
 //   node --import tsx tools/bench-scrape.ts [--check] [--sizes=100x85,1000x85,1000x850]
-//        [--repeats=10] [--python-repeats=3] [--rounds=3] [--dead=10000] [--cpu-prof=<dir>] [--library=<src dir>]
+//        [--repeats=10] [--warmup=10] [--python-repeats=3] [--rounds=3] [--dead=10000] [--cpu-prof=<dir>] [--library=<src dir>]
 //
 // A size is <identities>x<entries per identity>; --sizes= and --dead=0 leave a part out.
 // --cpu-prof writes a V8 profile of each of our scrape processes into <dir>; --library
@@ -56,6 +56,7 @@ function countOption(name: string, fallback: number, { zeroAllowed = false } = {
 const check = process.argv.includes('--check');
 const sizes = (textOption('sizes') ?? '100x85,1000x85,1000x850').split(',').filter((text) => text !== '').map(parseSize);
 const repeats = countOption('repeats', 10);
+const warmup = countOption('warmup', 10, { zeroAllowed: true });
 // Python keeps nothing between scrapes, so its repeats vary little, and one takes seconds at the larger sizes.
 const pythonRepeats = countOption('python-repeats', Math.min(repeats, 3));
 const rounds = countOption('rounds', 3);
@@ -118,7 +119,7 @@ function measure(dir: string, label: string, built: BuiltDirectory, entries: num
   for (let round = 1; round <= rounds; round++) {
     const oursFile = path.join(work, `${label}-ours-${round}.txt`);
     const profArgs = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`, `--cpu-prof-name=scrape-${label}-${round}.cpuprofile`];
-    const ours = runChild<NodeScrapeResult>('scrapeNode.ts', [dir, String(repeats), oursFile], profArgs);
+    const ours = runChild<NodeScrapeResult>('scrapeNode.ts', [dir, String(repeats), oursFile, String(warmup)], profArgs);
     const oursSamples = benchSamples(readFileSync(oursFile, 'utf8'));
     const wrong = differences(built.expected, restrictToNames(oursSamples, expectedNames), { expected: 'written', actual: 'ours' });
     if (wrong.length > 0) abort(`${label}: our scrape does not give the totals the directory was written with`, wrong);
@@ -213,6 +214,7 @@ function printHeader(): void {
   console.log(`per identity: counter_<id>.db + histogram_<id>.db (counter and 15-bucket histogram, labels route+method), written by FileStore`);
   console.log(`${rounds} rounds, a fresh process per subject and round (ours and Python's interleaved), medians over all rounds`);
   console.log(`ours: MultiprocessRegistry({ dir }).metrics(); cold = first of a fresh registry; warm = ${repeats} more with the same registry`);
+  console.log(`  after ${warmup} untimed ones (a service is scraped for as long as it runs: its state after a few scrapes is what counts)`);
   console.log(`  (what it keeps between scrapes filled, directory unchanged); changed = ${repeats} more, each after every file's bytes changed in place`);
   console.log(`  (as if every worker had recorded something since the last scrape); the directory is left ${SETTLE_MS} ms after it is built, as a running service's is`);
   if (checkout !== undefined) {

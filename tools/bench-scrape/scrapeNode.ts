@@ -4,7 +4,10 @@
 // file's bytes change in place (the timestamp of its first entry, which a counter's or
 // histogram's merge ignores), as if every worker had recorded something since the last scrape.
 // The first exposition goes to `outFile` for the parent to check; every later one must be the
-// same text. Run as: node --import tsx tools/bench-scrape/scrapeNode.ts <dir> <repeats> <outFile>
+// same text. Before each timed series, `warmup` scrapes of the same kind run untimed: a service is
+// scraped every few seconds for as long as it runs, so what counts is the state V8's compiler
+// reaches after a few scrapes, not its first minutes.
+// Run as: node --import tsx tools/bench-scrape/scrapeNode.ts <dir> <repeats> <outFile> [<warmup>]
 
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
@@ -33,9 +36,10 @@ const cpuMs = (): number => {
 };
 
 async function main(): Promise<void> {
-  const [dir, repeatsText, outFile] = process.argv.slice(2);
-  if (dir === undefined || outFile === undefined) throw new Error('usage: scrapeNode.ts <dir> <repeats> <outFile>');
+  const [dir, repeatsText, outFile, warmupText = '0'] = process.argv.slice(2);
+  if (dir === undefined || outFile === undefined) throw new Error('usage: scrapeNode.ts <dir> <repeats> <outFile> [<warmup>]');
   const repeats = Number(repeatsText);
+  const warmup = Number(warmupText);
   const { MultiprocessRegistry } = await loadLibrary();
   const registry = new MultiprocessRegistry({ dir });
   const rssBeforeMiB = process.memoryUsage().rss / 2 ** 20;
@@ -46,34 +50,31 @@ async function main(): Promise<void> {
   if (collection.skipped.length > 0) throw new Error(`files skipped: ${JSON.stringify(collection.skipped.slice(0, 3))}`);
   writeFileSync(outFile, first);
 
-  const warmMs: number[] = [];
-  const warmCpuMs: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const cpuStart = cpuMs();
-    start = process.hrtime.bigint();
-    const text = await registry.metrics();
-    warmMs.push(elapsedMs(start));
-    warmCpuMs.push(cpuMs() - cpuStart);
-    if (text !== first) throw new Error(`scrape ${i + 2} differs from the first`);
+  /** `warmup` untimed scrapes, then `repeats` timed ones, each after `before(i)`; every text must be the first. */
+  async function series(what: string, before: (i: number) => void): Promise<{ ms: number[]; cpuMs: number[] }> {
+    const times = { ms: [] as number[], cpuMs: [] as number[] };
+    for (let i = 0; i < warmup + repeats; i++) {
+      before(i);
+      const cpuStart = cpuMs();
+      start = process.hrtime.bigint();
+      const text = await registry.metrics();
+      if (i >= warmup) {
+        times.ms.push(elapsedMs(start));
+        times.cpuMs.push(cpuMs() - cpuStart);
+      }
+      if (text !== first) throw new Error(`${what} scrape ${i + 1} differs from the first`);
+    }
+    return times;
   }
-  const changedMs: number[] = [];
-  const changedCpuMs: number[] = [];
+  const warm = await series('warm', () => {});
   const touch = firstTimestampOffsets(dir);
-  for (let i = 0; i < repeats; i++) {
-    touch(i + 1);
-    const cpuStart = cpuMs();
-    start = process.hrtime.bigint();
-    const text = await registry.metrics();
-    changedMs.push(elapsedMs(start));
-    changedCpuMs.push(cpuMs() - cpuStart);
-    if (text !== first) throw new Error(`changed scrape ${i + 1} differs from the first`);
-  }
+  const changed = await series('changed', (i) => touch(i + 1));
   const result: NodeScrapeResult = {
     coldMs,
-    warmMs,
-    warmCpuMs,
-    changedMs,
-    changedCpuMs,
+    warmMs: warm.ms,
+    warmCpuMs: warm.cpuMs,
+    changedMs: changed.ms,
+    changedCpuMs: changed.cpuMs,
     filesRead: collection.filesRead,
     rssBeforeMiB,
     maxRssMiB: peakRssMiB(),

@@ -19,9 +19,9 @@
 //   is not decoded again (see decodeFile).
 // - Decoded keys, shared by all files.
 //
-// All of it is bounded: at most `maxKeptFiles` descriptors and `maxKeptBytes` of bytes and
-// records are kept (other files are read as if for the first time), and the decoded keys grow
-// with the number of distinct keys.
+// All of it is bounded: at most `maxKeptFiles` descriptors (other files are opened for each
+// read) and `maxKeptBytes` of bytes and records (files past it are decoded in full), a small
+// note per listed file, and decoded keys that grow with the number of distinct keys.
 
 import { closeSync, fstatSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
@@ -62,9 +62,9 @@ interface Listing {
 
 export interface ScrapeCacheOptions {
   /**
-   * Files whose descriptors and layout are kept between scrapes; 0 keeps none (every file is
-   * opened and decoded anew, as on a first scrape). Windows keeps none: an open file there
-   * holds its name after a deletion.
+   * Files kept open between scrapes (default 4096); the others are opened for each read, their
+   * layout still kept. 0 keeps nothing at all: every scrape lists, opens and decodes as the
+   * first did. Windows keeps nothing: an open file there holds its name after a deletion.
    */
   maxKeptFiles?: number;
   /** Memory for the files' bytes and records kept between scrapes (64 MiB by default). */
@@ -90,10 +90,12 @@ export class ScrapeCache {
   /** Directories whose listing this scrape reused: their kept descriptors need no fstat. */
   private readonly unchanged = new Set<string>();
   private readonly buffer = new ReadBuffer();
+  /** Whether anything is kept at all (not after close(), nor with maxKeptFiles 0). */
+  private keeping: boolean;
   private maxKeptFiles: number;
   private readonly maxKeptBytes: number;
   private readonly settledAfterMs: number;
-  private keptFiles = 0;
+  private openFiles = 0;
   private keptBytes = 0;
   /** The part of keptBytes that is copies of files' bytes. */
   private copiedBytes = 0;
@@ -104,6 +106,7 @@ export class ScrapeCache {
     settledAfterMs = SETTLED_AFTER_MS,
   }: ScrapeCacheOptions = {}) {
     this.maxKeptFiles = checkedCount('maxKeptFiles', maxKeptFiles);
+    this.keeping = maxKeptFiles > 0;
     this.maxKeptBytes = checkedCount('maxKeptBytes', maxKeptBytes);
     if (!Number.isFinite(settledAfterMs) || settledAfterMs < 0) throw new TypeError(`settledAfterMs must be a number of milliseconds, 0 or more (got ${settledAfterMs})`);
     this.settledAfterMs = settledAfterMs;
@@ -115,7 +118,7 @@ export class ScrapeCache {
    * from the last listing. Forgets (and closes) kept files that are no longer listed.
    */
   async list(dir: string, list: (dir: string) => Promise<ListedFile[]>): Promise<ListedFile[]> {
-    const stat = this.maxKeptFiles > 0 ? statOrUndefined(dir) : undefined;
+    const stat = this.keeping ? statOrUndefined(dir) : undefined;
     const last = this.listings.get(dir);
     if (stat !== undefined && last?.settled === true && sameDirectory(stat, last.stat)) {
       this.unchanged.add(dir);
@@ -149,8 +152,8 @@ export class ScrapeCache {
         this.forget(this.dirs.get(dir)!, name);
         if (isOutOfDescriptors(error)) {
           // The process is short of descriptors: give back every kept one, keep half as many from now on.
-          this.maxKeptFiles = this.keptFiles >> 1;
-          this.release();
+          this.maxKeptFiles = this.openFiles >> 1;
+          for (const kept of this.dirs.values()) for (const other of kept.values()) this.closeFile(other);
         }
       }
     }
@@ -160,7 +163,7 @@ export class ScrapeCache {
 
   /** Closes every kept descriptor and keeps nothing more; the cache still reads, as if for the first time. */
   close(): void {
-    this.maxKeptFiles = 0;
+    this.keeping = false;
     this.release();
     descriptorsOfDropped.unregister(this);
   }
@@ -183,16 +186,16 @@ export class ScrapeCache {
   }
 
   private keptFile(dir: string, name: string): KeptFile | undefined {
+    if (!this.keeping) return undefined;
     let kept = this.dirs.get(dir);
     const found = kept?.get(name);
-    if (found !== undefined || this.keptFiles >= this.maxKeptFiles) return found;
+    if (found !== undefined) return found;
     if (kept === undefined) {
       kept = new Map();
       this.dirs.set(dir, kept);
     }
     const file: KeptFile = { fd: undefined, used: 0, bytes: undefined, records: undefined, cost: 0 };
     kept.set(name, file);
-    this.keptFiles++;
     return file;
   }
 
@@ -200,10 +203,16 @@ export class ScrapeCache {
     const file = kept.get(name);
     if (file === undefined) return;
     kept.delete(name);
-    this.keptFiles--;
     this.keptBytes -= file.cost;
     this.copiedBytes -= file.bytes?.length ?? 0;
-    closeQuietly(file);
+    this.closeFile(file);
+  }
+
+  private closeFile(file: KeptFile): void {
+    if (file.fd === undefined) return;
+    closeQuietly(file.fd);
+    file.fd = undefined;
+    this.openFiles--;
   }
 
   private readKept(filePath: string, file: ParsedFileName, kept: KeptFile, linkKnown: boolean): FileRecords {
@@ -227,10 +236,20 @@ export class ScrapeCache {
       const stat = fstatSync(kept.fd);
       // Still linked: it is the file of that name (see the notes at the top).
       if (stat.nlink > 0) return readOpenMetricsFile(kept.fd, this.buffer, expected, stat);
-      closeQuietly(kept);
+      this.closeFile(kept);
     }
-    kept.fd = openMetricsFile(filePath);
-    return readOpenMetricsFile(kept.fd, this.buffer, expected);
+    const fd = openMetricsFile(filePath);
+    if (this.openFiles < this.maxKeptFiles) {
+      kept.fd = fd;
+      this.openFiles++;
+      return readOpenMetricsFile(fd, this.buffer, expected);
+    }
+    // Past the descriptor limit: opened for this read only, the layout is still kept.
+    try {
+      return readOpenMetricsFile(fd, this.buffer, expected);
+    } finally {
+      closeQuietly(fd);
+    }
   }
 
   /**
@@ -275,14 +294,12 @@ function sameDirectory(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
-function closeQuietly(file: KeptFile): void {
-  if (file.fd === undefined) return;
+function closeQuietly(fd: number): void {
   try {
-    closeSync(file.fd);
+    closeSync(fd);
   } catch {
     // Nothing to do about a descriptor that will not close.
   }
-  file.fd = undefined;
 }
 
 function isOutOfDescriptors(error: unknown): boolean {
@@ -293,6 +310,8 @@ function isOutOfDescriptors(error: unknown): boolean {
 // A cache dropped without close() (a registry that goes out of use) gives its descriptors back when collected.
 const descriptorsOfDropped = new FinalizationRegistry((dirs: Map<string, Map<string, KeptFile>>) => {
   for (const kept of dirs.values()) {
-    for (const file of kept.values()) closeQuietly(file);
+    for (const file of kept.values()) {
+      if (file.fd !== undefined) closeQuietly(file.fd);
+    }
   }
 });
