@@ -4,12 +4,12 @@
 // be taken, or the cache is only a cost.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
-import { encodeFile } from '../packages/prom-multiproc/src/format.js';
+import { encodeFile, readEntries } from '../packages/prom-multiproc/src/format.js';
 import { entryKey } from '../packages/prom-multiproc/src/pythonJson.js';
 import { MultiprocessRegistry } from '../packages/prom-multiproc/src/registry.js';
 import { ScrapeCache } from '../packages/prom-multiproc/src/scrapeCache.js';
@@ -56,9 +56,10 @@ function fileBytes(name: FileName, keyIndexes: number[], value: number): Buffer 
   return encodeFile(entries);
 }
 
-// How a directory changes under a collector: in place (a writer's new values and entries, the
-// same inode), replaced by a rename, deleted and created again, deleted, or damaged.
-const HOW = ['in-place', 'rename-over', 'recreate', 'delete', 'damage'] as const;
+// How a directory changes under a collector: new values for the same keys, or other entries,
+// in place (a writer's changes, the same inode), replaced by a rename, deleted and created
+// again, deleted, or damaged.
+const HOW = ['new-values', 'in-place', 'rename-over', 'recreate', 'delete', 'damage'] as const;
 interface Change {
   how: (typeof HOW)[number];
   name: FileName;
@@ -79,6 +80,17 @@ function apply(dir: string, { how, name, keys, value }: Change): void {
   const bytes = fileBytes(name, keys, value);
   const exists = readdirSync(dir).includes(name);
   switch (how) {
+    case 'new-values':
+      if (exists) {
+        let entries: ReturnType<typeof readEntries> = [];
+        try {
+          entries = readEntries(readFileSync(file));
+        } catch {
+          break; // damaged: nothing to change the values of
+        }
+        writeFileSync(file, encodeFile(entries.map((entry, i) => ({ ...entry, value: entry.value * 2 + value + i }))));
+      }
+      break;
     case 'in-place':
       writeFileSync(file, bytes); // O_TRUNC on the same inode when it exists
       break;
@@ -101,7 +113,7 @@ function apply(dir: string, { how, name, keys, value }: Change): void {
 
 describe('the scrape cache', () => {
   it('merges what a scrape from nothing merges, after any sequence of changes (property)', async () => {
-    const totals = { listingsReused: 0, filesUnchanged: 0, filesDecoded: 0 };
+    const totals = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(change, { minLength: 1, maxLength: 12 }), async (changes) => {
         const dir = scratch();
@@ -122,6 +134,7 @@ describe('the scrape cache', () => {
     // The shortcuts were taken, so the property above tested them.
     assert.ok(totals.listingsReused > 20, `listings reused ${totals.listingsReused} times`);
     assert.ok(totals.filesUnchanged > 20, `files found unchanged ${totals.filesUnchanged} times`);
+    assert.ok(totals.filesWithNewValues > 10, `files found with new values only ${totals.filesWithNewValues} times`);
     assert.ok(warnings.length > 0, 'damaged files were reported');
   });
 
@@ -133,13 +146,22 @@ describe('the scrape cache', () => {
     await throughCache(dir, cache);
     assert.equal(cache.counts.filesDecoded, FILE_NAMES.length);
     await throughCache(dir, cache);
-    assert.deepEqual(cache.counts, { listingsReused: 1, filesUnchanged: FILE_NAMES.length, filesDecoded: FILE_NAMES.length });
+    assert.deepEqual(cache.counts, { listingsReused: 1, filesUnchanged: FILE_NAMES.length, filesWithNewValues: 0, filesDecoded: FILE_NAMES.length });
 
+    // New values in place: the keys are known after one comparison.
+    writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0, 1, 2], 100));
+    const newValues = await throughCache(dir, cache);
+    assert.deepEqual(newValues, await fresh(dir));
+    assert.ok(newValues.merged.includes('req_total [["route","c"]] 109'), newValues.merged.join('\n'));
+    assert.equal(cache.counts.filesWithNewValues, 1);
+
+    // A new entry in place: decoded, the known ones not.
     writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0, 1, 2, 3], 500));
     const after = await throughCache(dir, cache);
     assert.deepEqual(after, await fresh(dir));
     assert.ok(after.merged.some((line) => line.startsWith('req_total [["route","d"]] 503')), after.merged.join('\n'));
-    assert.equal(cache.counts.listingsReused, 2);
+    assert.equal(cache.counts.listingsReused, 3);
+    assert.equal(cache.counts.filesDecoded, FILE_NAMES.length + 1);
     cache.close();
   });
 

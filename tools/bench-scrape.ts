@@ -214,9 +214,10 @@ function printHeader(): void {
   console.log(`per identity: counter_<id>.db + histogram_<id>.db (counter and 15-bucket histogram, labels route+method), written by FileStore`);
   console.log(`${rounds} rounds, a fresh process per subject and round (ours and Python's interleaved), medians over all rounds`);
   console.log(`ours: MultiprocessRegistry({ dir }).metrics(); cold = first of a fresh registry; warm = ${repeats} more with the same registry`);
-  console.log(`  after ${warmup} untimed ones (a service is scraped for as long as it runs: its state after a few scrapes is what counts)`);
   console.log(`  (what it keeps between scrapes filled, directory unchanged); changed = ${repeats} more, each after every file's bytes changed in place`);
-  console.log(`  (as if every worker had recorded something since the last scrape); the directory is left ${SETTLE_MS} ms after it is built, as a running service's is`);
+  console.log(`  (as if every worker had recorded something since the last scrape). Each timed series follows ${warmup} untimed scrapes of its kind`);
+  console.log(`  (a service is scraped for as long as it runs: V8 has compiled the scrape after a few dozen); the directory is left`);
+  console.log(`  ${SETTLE_MS} ms after it is built, as a running service's is (see scrapeCache.ts on directory times)`);
   if (checkout !== undefined) {
     console.log(`python: CollectorRegistry + MultiProcessCollector + generate_latest per scrape; 1st = first in the interpreter, med = ${pythonRepeats} more`);
   }

@@ -119,22 +119,24 @@ const float64At = NATIVE_LITTLE_ENDIAN
   ? (view: FileView, offset: number): number => view.doubles[offset >> 3]!
   : (view: FileView, offset: number): number => view.bytes.readDoubleLE(offset);
 
+/** What a visitor of scanEntries is given for each entry. */
+export type EntryVisitor = (view: FileView, keyStart: number, keyLength: number, value: number, timestamp: number) => void;
+
 /**
  * Walks the entries of a file's bytes up to `used`, checking each one's framing, and gives
  * `visit` where its key is and its value and timestamp. Making a string of the key is left to
- * the visitor, so one that knows which key stood at that place last time can compare words
- * (storedKeyMatches) instead. Throws FileFormatError with the offset where the bytes stop
- * making sense: truncated files, garbage, and the older formats (0.15 and before, or
- * 0.16/0.17 without timestamps) all end up here.
+ * the visitor. Throws FileFormatError with the offset where the bytes stop making sense:
+ * truncated files, garbage, and the older formats (0.15 and before, or 0.16/0.17 without
+ * timestamps) all end up here.
  */
-export function scanEntries(
-  bytes: Uint8Array,
-  visit: (view: FileView, keyStart: number, keyLength: number, value: number, timestamp: number) => void,
-): void {
+export function scanEntries(bytes: Uint8Array, visit: EntryVisitor): void {
   const view = viewOf(bytes);
+  scanView(view, readUsed(view.bytes), HEADER_SIZE, visit);
+}
+
+/** scanEntries over a view whose `used` is known, from the entry at `offset` on. */
+export function scanView(view: FileView, used: number, offset: number, visit: EntryVisitor): void {
   const buffer = view.bytes;
-  const used = readUsed(buffer);
-  let offset = HEADER_SIZE;
   while (offset < used) {
     if (offset + 4 > used) throw new FileFormatError(`entry at offset ${offset} is cut short by used=${used}`);
     const keyLength = int32At(view, offset);
@@ -154,6 +156,44 @@ export function scanEntries(
   }
 }
 
+/**
+ * Reads entries from the first on for as long as each one's length, key and padding are, word
+ * for word, the `stored` key (see storedKeyWords) of `known` at the same index: what a file
+ * held last time, since a file only ever appends. Writes their values and timestamps, and
+ * returns how many matched and the offset of the first entry that did not (scanView reads on
+ * from there). A match frames the entry exactly as scanView checks it.
+ */
+export function readKnownEntries(
+  view: FileView,
+  used: number,
+  known: readonly { readonly stored?: Int32Array | undefined }[],
+  values: Float64Array,
+  timestamps: Float64Array,
+): { count: number; offset: number } {
+  const { words } = view;
+  let offset = HEADER_SIZE;
+  let count = 0;
+  for (; count < known.length; count++) {
+    const stored = known[count]!.stored;
+    if (stored === undefined) break;
+    const valueOffset = offset + stored.length * 4;
+    if (valueOffset + VALUE_PAIR_SIZE > used) break;
+    const first = offset >> 2;
+    let same = true;
+    for (let i = 0; i < stored.length; i++) {
+      if (words[first + i] !== stored[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (!same) break;
+    values[count] = float64At(view, valueOffset);
+    timestamps[count] = float64At(view, valueOffset + 8);
+    offset = valueOffset + VALUE_PAIR_SIZE;
+  }
+  return { count, offset };
+}
+
 /** Every entry of a file's bytes, up to `used`, its key decoded (see scanEntries for the errors). */
 export function readEntries(bytes: Uint8Array): Entry[] {
   const entries: Entry[] = [];
@@ -165,24 +205,48 @@ export function readEntries(bytes: Uint8Array): Entry[] {
 }
 
 /**
- * A key as it is stored (its bytes and the padding after them) in 32-bit words: the stored
- * key always starts 4 bytes past an 8-byte boundary and ends on one, so it is whole words,
- * and comparing words is four times fewer steps than comparing bytes.
+ * Brings `copy`, a file's bytes as last read, up to date with `fresh`, the same file's bytes
+ * read now, where only values changed: copies each entry's value and timestamp (as words, so
+ * every NaN keeps its bits) into `copy` and into `values`/`timestamps`, then compares the two
+ * whole. True when they are then the same: every key of `known` (the entries of `copy`, see
+ * storedKeyWords) still stands where it stood. False otherwise, and `copy` then holds neither
+ * file: the caller drops or overwrites it. One comparison of the whole file costs far less
+ * than one per key.
  */
-export function storedKeyWords({ bytes }: FileView, keyStart: number, keyLength: number): Int32Array {
-  const stored = new Int32Array(paddedKeyLength(keyLength) / 4);
-  new Uint8Array(stored.buffer).set(bytes.subarray(keyStart, keyStart + stored.length * 4));
-  return stored;
+export function refreshValues(
+  copy: FileView,
+  fresh: FileView,
+  known: readonly { readonly stored?: Int32Array | undefined }[],
+  values: Float64Array,
+  timestamps: Float64Array,
+): boolean {
+  const end = copy.bytes.length;
+  if (fresh.bytes.length !== end) return false;
+  let offset = HEADER_SIZE;
+  for (let i = 0; i < known.length; i++) {
+    const stored = known[i]!.stored;
+    if (stored === undefined) return false;
+    const valueOffset = offset + stored.length * 4;
+    if (valueOffset + VALUE_PAIR_SIZE > end) return false;
+    const word = valueOffset >> 2;
+    for (let w = word; w < word + VALUE_PAIR_SIZE / 4; w++) copy.words[w] = fresh.words[w]!;
+    values[i] = float64At(fresh, valueOffset);
+    timestamps[i] = float64At(fresh, valueOffset + 8);
+    offset = valueOffset + VALUE_PAIR_SIZE;
+  }
+  return offset === end && fresh.bytes.compare(copy.bytes, HEADER_SIZE, end, HEADER_SIZE, end) === 0;
 }
 
-/** Whether the key at `keyStart` of a file is `stored`, padding included. */
-export function storedKeyMatches({ words }: FileView, keyStart: number, keyLength: number, stored: Int32Array): boolean {
-  if (paddedKeyLength(keyLength) !== stored.length * 4) return false;
-  const first = keyStart >> 2;
-  for (let i = 0; i < stored.length; i++) {
-    if (words[first + i] !== stored[i]) return false;
-  }
-  return true;
+/**
+ * An entry's key as it is stored, in 32-bit words: its length, its bytes and the padding after
+ * them, which start on an 8-byte boundary and end on one. Comparing words is four times fewer
+ * steps than comparing bytes, and the length word tells apart keys whose padding would make
+ * their bytes alike.
+ */
+export function storedKeyWords({ bytes }: FileView, keyStart: number, keyLength: number): Int32Array {
+  const stored = new Int32Array((4 + paddedKeyLength(keyLength)) / 4);
+  new Uint8Array(stored.buffer).set(bytes.subarray(keyStart - 4, keyStart - 4 + stored.length * 4));
+  return stored;
 }
 
 /** A whole file holding `entries` in order, sized as the reference client would have grown it. */

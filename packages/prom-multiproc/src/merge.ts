@@ -8,7 +8,7 @@
 //                         per process); the other modes drop it and take the min, max, sum, or
 //                         the value with the newest timestamp (strictly newer than 0)
 
-import { FileFormatError, scanEntries, storedKeyMatches, storedKeyWords } from './format.js';
+import { FileFormatError, HEADER_SIZE, readKnownEntries, readUsed, scanView, storedKeyWords, viewOf } from './format.js';
 import type { FileKind, GaugeMode, MetricType, ParsedFileName } from './fileNames.js';
 import { floatToGoString } from './pythonFloat.js';
 import { parseEntryKey, type ParsedKey } from './pythonJson.js';
@@ -62,8 +62,8 @@ export interface RawEntry {
 export interface FileRecords {
   file: ParsedFileName;
   keys: readonly DecodedKey[];
-  values: readonly number[];
-  timestamps: readonly number[];
+  values: Float64Array;
+  timestamps: Float64Array;
 }
 
 /** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
@@ -171,49 +171,53 @@ function checkedKey(file: ParsedFileName, key: DecodedKey): DecodedKey {
  * Decodes one file's bytes. Throws FileFormatError for anything that is not a well-formed
  * file of the reference format, so the caller can skip the file and name it.
  *
- * `previous` is the keys the same file held last time, in order: a file only ever appends, so
- * where the bytes of an entry are those of the key that stood there, that key is taken without
- * decoding anything (and when all are, `previous` itself is the result's keys). Any other
- * bytes are decoded afresh, so a file that was replaced or rewritten is read right, only slower.
+ * `previous` is what the same file gave last time: a file only ever appends, so the entries
+ * whose stored bytes are those of the key that stood there are taken without decoding
+ * anything (and when all are, the result shares `previous`'s keys). Any other bytes are
+ * decoded afresh, so a file that was replaced or rewritten is read right, only slower.
  */
-export function decodeFile(
-  file: ParsedFileName,
-  bytes: Uint8Array,
-  cache: KeyCache = new Map(),
-  previous: readonly DecodedKey[] = [],
-): FileRecords {
-  let keys: DecodedKey[] | undefined; // made at the first entry that is not as it was
-  const values: number[] = [];
-  const timestamps: number[] = [];
-  scanEntries(bytes, (view, keyStart, keyLength, value, timestamp) => {
-    const index = values.length;
-    const known = previous[index];
-    values.push(value);
-    timestamps.push(timestamp);
-    if (known?.stored !== undefined && known.validIn === file.type && storedKeyMatches(view, keyStart, keyLength, known.stored)) {
-      keys?.push(known);
-      return;
-    }
+export function decodeFile(file: ParsedFileName, bytes: Uint8Array, cache: KeyCache = new Map(), previous?: FileRecords): FileRecords {
+  const view = viewOf(bytes);
+  const used = readUsed(view.bytes);
+  const known = previous !== undefined && previous.file.type === file.type ? previous.keys : [];
+  // Room for what the file held and a little more; an entry takes at least 24 bytes.
+  let capacity = Math.min(known.length + 16, (used - HEADER_SIZE) >> 3);
+  let values: Float64Array = new Float64Array(capacity);
+  let timestamps: Float64Array = new Float64Array(capacity);
+  const { count, offset } = readKnownEntries(view, used, known, values, timestamps);
+  if (offset >= used && count === known.length) return { file, keys: known, values: values.subarray(0, count), timestamps: timestamps.subarray(0, count) };
+
+  const keys = known.slice(0, count);
+  scanView(view, used, offset, (view, keyStart, keyLength, value, timestamp) => {
     const key = checkedKey(file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache));
     key.stored ??= storedKeyWords(view, keyStart, keyLength);
-    keys ??= previous.slice(0, index);
+    if (keys.length === capacity) {
+      capacity = Math.max(capacity * 2, 16);
+      values = grown(values, capacity);
+      timestamps = grown(timestamps, capacity);
+    }
+    values[keys.length] = value;
+    timestamps[keys.length] = timestamp;
     keys.push(key);
   });
-  keys ??= values.length === previous.length ? (previous as DecodedKey[]) : previous.slice(0, values.length);
-  return { file, keys, values, timestamps };
+  return { file, keys, values: values.subarray(0, keys.length), timestamps: timestamps.subarray(0, keys.length) };
+}
+
+function grown(array: Float64Array, capacity: number): Float64Array {
+  const larger = new Float64Array(capacity);
+  larger.set(array);
+  return larger;
 }
 
 /** Decodes entries that are already in memory (single-process mode has no file to read). */
 export function decodeEntries(file: ParsedFileName, entries: Iterable<RawEntry>, cache: KeyCache = new Map()): FileRecords {
-  const keys: DecodedKey[] = [];
-  const values: number[] = [];
-  const timestamps: number[] = [];
-  for (const entry of entries) {
-    keys.push(checkedKey(file, decodeKey(entry.key, cache)));
-    values.push(entry.value);
-    timestamps.push(entry.timestamp);
-  }
-  return { file, keys, values, timestamps };
+  const list = [...entries];
+  return {
+    file,
+    keys: list.map((entry) => checkedKey(file, decodeKey(entry.key, cache))),
+    values: Float64Array.from(list, (entry) => entry.value),
+    timestamps: Float64Array.from(list, (entry) => entry.timestamp),
+  };
 }
 
 /** One merged value: a sample of a series, or a histogram bucket before it is made cumulative. */

@@ -33,6 +33,8 @@ export interface MultiprocessRegistryOptions {
    * close() gives them back.
    */
   maxKeptFiles?: number;
+  /** Memory for what is kept of the files between scrapes (default 64 MiB; see ScrapeCache). */
+  maxKeptBytes?: number;
 }
 
 /**
@@ -67,7 +69,7 @@ export class MultiprocessRegistry extends Registry<ContentType> {
     super();
     if (options.contentType !== undefined) this.setContentType(options.contentType);
     this.options = options;
-    this.cache = cache ?? new ScrapeCache({ maxKeptFiles: options.maxKeptFiles });
+    this.cache = cache ?? new ScrapeCache({ maxKeptFiles: options.maxKeptFiles, maxKeptBytes: options.maxKeptBytes });
   }
 
   /** Closes the files kept open between scrapes. The registry still scrapes, opening files anew each time. */

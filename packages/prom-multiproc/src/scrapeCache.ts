@@ -15,8 +15,9 @@
 //   trusts an index entry only when it is older than the index: a change in the same clock
 //   tick as the last look would leave the time as it was.
 // - Each file's bytes and records as last read. Bytes that are the same give the same records
-//   without decoding; otherwise an entry whose bytes are the key that stood there last time
-//   is not decoded again (see decodeFile).
+//   without decoding; bytes that differ only in values give the same keys after one
+//   comparison of the whole file (see refreshValues); otherwise an entry whose bytes are the
+//   key that stood there last time is not decoded again (see decodeFile).
 // - Decoded keys, shared by all files.
 //
 // All of it is bounded: at most `maxKeptFiles` descriptors (other files are opened for each
@@ -26,6 +27,7 @@
 import { closeSync, fstatSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from './fileNames.js';
+import { refreshValues, viewOf, type FileView } from './format.js';
 import { decodeFile, type FileRecords, type KeyCache } from './merge.js';
 import { ReadBuffer, openMetricsFile, readMetricsFile, readOpenMetricsFile } from './readMetricsFile.js';
 
@@ -39,7 +41,7 @@ interface KeptFile {
   /** Bytes the file held last time. */
   used: number;
   /** The file's bytes and records as last read, while they fit in the memory budget. */
-  bytes: Buffer | undefined;
+  copy: FileView | undefined;
   records: FileRecords | undefined;
   /** What `bytes` and `records` take, as counted against the budget. */
   cost: number;
@@ -84,7 +86,7 @@ function checkedCount(name: string, value: number): number {
 export class ScrapeCache {
   readonly keys: KeyCache = new Map();
   /** How often each shortcut was taken, for tests and for anyone asking why a scrape is slow. */
-  readonly counts = { listingsReused: 0, filesUnchanged: 0, filesDecoded: 0 };
+  readonly counts = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0 };
   private readonly dirs = new Map<string, Map<string, KeptFile>>();
   private readonly listings = new Map<string, Listing>();
   /** Directories whose listing this scrape reused: their kept descriptors need no fstat. */
@@ -194,7 +196,7 @@ export class ScrapeCache {
       kept = new Map();
       this.dirs.set(dir, kept);
     }
-    const file: KeptFile = { fd: undefined, used: 0, bytes: undefined, records: undefined, cost: 0 };
+    const file: KeptFile = { fd: undefined, used: 0, copy: undefined, records: undefined, cost: 0 };
     kept.set(name, file);
     return file;
   }
@@ -204,7 +206,7 @@ export class ScrapeCache {
     if (file === undefined) return;
     kept.delete(name);
     this.keptBytes -= file.cost;
-    this.copiedBytes -= file.bytes?.length ?? 0;
+    this.copiedBytes -= file.copy?.bytes.length ?? 0;
     this.closeFile(file);
   }
 
@@ -218,13 +220,24 @@ export class ScrapeCache {
   private readKept(filePath: string, file: ParsedFileName, kept: KeptFile, linkKnown: boolean): FileRecords {
     const bytes = this.readBytes(filePath, kept, linkKnown);
     kept.used = bytes.length;
-    const { bytes: before, records } = kept;
-    if (records !== undefined && before !== undefined && before.equals(bytes)) {
-      this.counts.filesUnchanged++;
-      return records;
+    const { copy, records } = kept;
+    if (records !== undefined && copy !== undefined) {
+      if (copy.bytes.equals(bytes)) {
+        this.counts.filesUnchanged++;
+        return records;
+      }
+      const count = records.keys.length;
+      const values = new Float64Array(count);
+      const timestamps = new Float64Array(count);
+      if (refreshValues(copy, viewOf(bytes), records.keys, values, timestamps)) {
+        this.counts.filesWithNewValues++;
+        kept.records = { file, keys: records.keys, values, timestamps };
+        return kept.records;
+      }
+      // Not only new values: `copy` is spoilt, and keep() below replaces it.
     }
     this.counts.filesDecoded++;
-    const decoded = decodeFile(file, bytes, this.keys, records?.keys);
+    const decoded = decodeFile(file, bytes, this.keys, records);
     this.keep(kept, bytes, decoded);
     return decoded;
   }
@@ -260,20 +273,27 @@ export class ScrapeCache {
    */
   private keep(kept: KeptFile, bytes: Buffer, records: FileRecords): void {
     this.keptBytes -= kept.cost;
-    this.copiedBytes -= kept.bytes?.length ?? 0;
+    this.copiedBytes -= kept.copy?.bytes.length ?? 0;
     const recordsCost = records.keys.length * RECORD_COST;
     if (this.keptBytes + recordsCost > this.maxKeptBytes) {
-      kept.bytes = undefined;
+      kept.copy = undefined;
       kept.records = undefined;
       kept.cost = 0;
       return;
     }
     kept.records = records;
     const copyFits = this.keptBytes + recordsCost + bytes.length <= this.maxKeptBytes && this.copiedBytes + bytes.length <= this.maxKeptBytes / 2;
-    if (!copyFits) kept.bytes = undefined;
-    else if (kept.bytes !== undefined && kept.bytes.length === bytes.length) bytes.copy(kept.bytes);
-    else kept.bytes = Buffer.from(bytes);
-    const copied = kept.bytes?.length ?? 0;
+    if (!copyFits) {
+      kept.copy = undefined;
+    } else if (kept.copy !== undefined && kept.copy.bytes.length === bytes.length) {
+      bytes.copy(kept.copy.bytes);
+    } else {
+      // Memory of its own, so that it is aligned for refreshValues' word views.
+      const copy = Buffer.allocUnsafeSlow(bytes.length);
+      bytes.copy(copy);
+      kept.copy = viewOf(copy);
+    }
+    const copied = kept.copy?.bytes.length ?? 0;
     kept.cost = recordsCost + copied;
     this.keptBytes += kept.cost;
     this.copiedBytes += copied;

@@ -20,7 +20,7 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
  */
 export function metricsEndpoint(options: Omit<MultiprocessRegistryOptions, 'contentType'> = {}) {
   // One cache for both formats: the files they read are the same.
-  const cache = new ScrapeCache({ maxKeptFiles: options.maxKeptFiles });
+  const cache = new ScrapeCache({ maxKeptFiles: options.maxKeptFiles, maxKeptBytes: options.maxKeptBytes });
   const text = new MultiprocessRegistry(options, cache);
   const openMetrics = new MultiprocessRegistry({ ...options, contentType: Registry.OPENMETRICS_CONTENT_TYPE }, cache);
 
