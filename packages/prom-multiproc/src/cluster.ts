@@ -9,12 +9,21 @@ export interface ClusterMetricsOptions {
   dir?: string;
   /** The cluster module to hook; node:cluster by default. */
   cluster?: Cluster;
+  /**
+   * The identity an exited worker wrote its files under: its pid by default. Workers that
+   * take another identity need the same rule here, e.g. `(worker) => \`w${worker.id}\`` with
+   * `configure({ identity: \`w${cluster.worker.id}\` })` in the worker; undefined skips the worker.
+   */
+  identityOf?: (worker: Worker) => string | number | undefined;
+  /** Also fold each exited worker's files into the archive (see compactDirectory). */
+  compact?: boolean;
 }
 
 /**
  * For the cluster primary, before it forks: empties the directory, hands it to the workers
- * (through PROM_MULTIPROC_DIR) and marks every worker that exits dead, which is what
- * gunicorn's child_exit hook does for Python. Returns a function that removes the hook.
+ * (through PROM_MULTIPROC_DIR) and marks every worker that exits dead (by its pid, or by
+ * `identityOf`), which is what gunicorn's child_exit hook does for Python. Returns a function
+ * that removes the hook.
  */
 export function setupClusterMetrics(options: ClusterMetricsOptions = {}): () => void {
   const cluster = options.cluster ?? nodeCluster;
@@ -24,13 +33,19 @@ export function setupClusterMetrics(options: ClusterMetricsOptions = {}): () => 
   }
   const { dir: resolved } = cleanDirectory(dir);
   process.env.PROM_MULTIPROC_DIR = resolved;
+  const identityOf = options.identityOf ?? ((worker: Worker) => worker.process.pid);
   const onExit = (worker: Worker): void => {
-    const pid = worker.process.pid;
-    if (pid === undefined) return;
+    let id: string | number | undefined;
     try {
-      markProcessDead(pid, resolved);
+      id = identityOf(worker);
+      if (id === undefined) return;
+      if (options.compact === true) {
+        markProcessDead(id, { dir: resolved, compact: true }).catch((error: Error) => reportOnce(`mark-dead\u0000${id}`, error));
+      } else {
+        markProcessDead(id, resolved);
+      }
     } catch (error) {
-      reportOnce(`mark-dead\u0000${pid}`, error as Error);
+      reportOnce(`mark-dead\u0000${id ?? worker.id}`, error as Error);
     }
   };
   cluster.on('exit', onExit);
