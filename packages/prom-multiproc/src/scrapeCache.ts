@@ -159,8 +159,9 @@ export class ScrapeCache {
         }
       }
     }
+    const decoded = decodeFile(file, readMetricsFile(filePath), this.keys);
     this.counts.filesDecoded++;
-    return decodeFile(file, readMetricsFile(filePath), this.keys);
+    return decoded;
   }
 
   /** Closes every kept descriptor and keeps nothing more; the cache still reads, as if for the first time. */
@@ -236,8 +237,8 @@ export class ScrapeCache {
       }
       // Not only new values: `copy` is spoilt, and keep() below replaces it.
     }
-    this.counts.filesDecoded++;
     const decoded = decodeFile(file, bytes, this.keys, records);
+    this.counts.filesDecoded++;
     this.keep(kept, bytes, decoded);
     return decoded;
   }
