@@ -1,7 +1,6 @@
 // The scrape benchmark's output check, which every timing depends on: it must accept the
-// same samples however each client writes them, and refuse a wrong total. Not part of
-// tools/run-tests.mjs (it covers packages/ and test/); run it with
-//   node --import tsx --test tools/bench-scrape/check.test.ts
+// same samples however each client writes them, and refuse a wrong total. Part of `npm test`
+// (tools/run-tests.mjs); alone: node --import tsx --test tools/bench-scrape/check.test.ts
 
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
