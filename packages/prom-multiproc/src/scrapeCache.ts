@@ -155,7 +155,7 @@ export class ScrapeCache {
         if (isOutOfDescriptors(error)) {
           // The process is short of descriptors: give back every kept one, keep half as many from now on.
           this.maxKeptFiles = this.openFiles >> 1;
-          for (const kept of this.dirs.values()) for (const other of kept.values()) this.closeFile(other);
+          this.closeDescriptors();
         }
       }
     }
@@ -209,6 +209,13 @@ export class ScrapeCache {
     this.keptBytes -= file.cost;
     this.copiedBytes -= file.copy?.bytes.length ?? 0;
     this.closeFile(file);
+  }
+
+  /** Closes every kept descriptor and keeps the rest (listings, bytes, records). */
+  private closeDescriptors(): void {
+    for (const files of this.dirs.values()) {
+      for (const file of files.values()) this.closeFile(file);
+    }
   }
 
   private closeFile(file: KeptFile): void {
