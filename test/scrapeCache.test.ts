@@ -4,10 +4,12 @@
 // be taken, or the cache is only a cost.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
 import { encodeFile, readEntries } from '../packages/prom-multiproc/src/format.js';
 import { entryKey } from '../packages/prom-multiproc/src/pythonJson.js';
@@ -16,6 +18,7 @@ import { ScrapeCache } from '../packages/prom-multiproc/src/scrapeCache.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 
 const scratch = scratchDirectories('pm-scrape-cache-');
+const lowFdsChild = fileURLToPath(new URL('./helpers/scrapeCacheLowFds.ts', import.meta.url));
 const warnings = capturedWarnings();
 
 // Short enough to wait out in a test, longer than any file system clock tick.
@@ -209,6 +212,17 @@ describe('the scrape cache', () => {
     await throughCache(dir, cache);
     assert.equal(openDescriptors() - before, 2);
     cache.close();
+  });
+
+  it('gives back its descriptors and reads on when the process runs out of them', { skip: process.platform === 'win32' && 'ulimit' }, () => {
+    const dir = scratch();
+    const files = 150;
+    for (let i = 0; i < files; i++) writeFileSync(path.join(dir, `counter_${i}.db`), fileBytes('counter_1.db', [0], 1));
+    // Fewer descriptors than files: keeping every file open would run out (EMFILE) midway.
+    const child = spawnSync('sh', ['-c', `ulimit -n 100 && exec "${process.execPath}" --import tsx "${lowFdsChild}" "${dir}"`], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const scrapes = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { skipped: string[]; total: number }[];
+    assert.deepEqual(scrapes, Array.from({ length: 3 }, () => ({ skipped: [], total: files })));
   });
 
   it('rejects a bad limit with the option named', () => {

@@ -20,6 +20,8 @@ const FILES_PER_SLICE = 64;
 export interface SkippedFile {
   file: string;
   reason: string;
+  /** Whether the file's bytes are what is wrong (rather than reading it: permissions, descriptors). */
+  damaged?: boolean;
 }
 
 export interface Collection {
@@ -69,10 +71,19 @@ function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFile
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.
     if (code === 'ENOENT') return undefined;
-    const reason = error instanceof FileFormatError ? error.message : `${code ?? 'error'}: ${(error as Error).message}`;
-    return { file: path.join(dir, name), reason };
+    const file = path.join(dir, name);
+    if (error instanceof FileFormatError) return { file, reason: error.message, damaged: true };
+    return { file, reason: `${(error as Error).message}${READ_ERROR_HINTS[code ?? ''] ?? ''}` };
   }
 }
+
+// What to do about the errors a read of a sound file can meet.
+const READ_ERROR_HINTS: Record<string, string> = {
+  EMFILE: ' (this process has too many files open: raise its limit, ulimit -n, or lower maxKeptFiles)',
+  ENFILE: ' (the system has too many files open)',
+  EACCES: ' (this process may not read it: check the file\'s owner and mode, and the directory\'s)',
+  EPERM: ' (this process may not read it: check the file\'s owner and mode, and the directory\'s)',
+};
 
 // A compaction that commits while a scrape reads makes the scrape start over. When
 // compactions keep committing faster than a scrape can read (a large directory under heavy
@@ -128,9 +139,11 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
     if (result === undefined) continue;
     if ('reason' in result) {
       skipped.push(result);
+      const advice = result.damaged === true
+        ? 'remove the file (or run "prom-multiproc clean" before the service starts) if it is not a metrics file.'
+        : 'the next scrape reads it again.';
       reportOnce(`scrape\u0000${result.file}\u0000${result.reason}`, new Error(
-        `prom-multiproc skipped ${result.file} while merging metrics: ${result.reason}. The other files are served; ` +
-          'remove the file (or run "prom-multiproc clean" before the service starts) if it is not a metrics file.',
+        `prom-multiproc skipped ${result.file} while merging metrics: ${result.reason}. The other files are served; ${advice}`,
       ));
       continue;
     }
