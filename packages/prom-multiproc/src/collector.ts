@@ -78,11 +78,12 @@ function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFile
 }
 
 // What to do about the errors a read of a sound file can meet.
+const NOT_ALLOWED = ' (this process may not read it: check the file\'s owner and mode, and the directory\'s)';
 const READ_ERROR_HINTS: Record<string, string> = {
   EMFILE: ' (this process has too many files open: raise its limit, ulimit -n, or lower maxKeptFiles)',
   ENFILE: ' (the system has too many files open)',
-  EACCES: ' (this process may not read it: check the file\'s owner and mode, and the directory\'s)',
-  EPERM: ' (this process may not read it: check the file\'s owner and mode, and the directory\'s)',
+  EACCES: NOT_ALLOWED,
+  EPERM: NOT_ALLOWED,
 };
 
 // A compaction that commits while a scrape reads makes the scrape start over. When

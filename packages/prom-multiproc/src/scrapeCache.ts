@@ -43,12 +43,15 @@ interface KeptFile {
   /** The file's bytes and records as last read, while they fit in the memory budget. */
   copy: FileView | undefined;
   records: FileRecords | undefined;
-  /** What `bytes` and `records` take, as counted against the budget. */
-  cost: number;
 }
 
 // A record's share of memory: a key reference, a value and a timestamp.
 const RECORD_COST = 24;
+
+/** What a file's kept bytes and records take, as counted against the budget. */
+function costOf({ copy, records }: KeptFile): number {
+  return (records?.keys.length ?? 0) * RECORD_COST + (copy?.bytes.length ?? 0);
+}
 
 export interface ListedFile {
   name: string;
@@ -145,11 +148,10 @@ export class ScrapeCache {
    * may be an old file that a writer moved aside as corrupt and replaced.
    */
   read(dir: string, name: string, file: ParsedFileName): FileRecords {
-    const filePath = path.join(dir, name);
     const kept = this.keptFile(dir, name);
     if (kept !== undefined) {
       try {
-        return this.readKept(filePath, file, kept, this.unchanged.has(dir));
+        return this.readKept(dir, name, file, kept);
       } catch (error) {
         this.forget(this.dirs.get(dir)!, name);
         if (isOutOfDescriptors(error)) {
@@ -159,7 +161,7 @@ export class ScrapeCache {
         }
       }
     }
-    const decoded = decodeFile(file, readMetricsFile(filePath), this.keys);
+    const decoded = decodeFile(file, readMetricsFile(path.join(dir, name)), this.keys);
     this.counts.filesDecoded++;
     return decoded;
   }
@@ -197,7 +199,7 @@ export class ScrapeCache {
       kept = new Map();
       this.dirs.set(dir, kept);
     }
-    const file: KeptFile = { fd: undefined, used: 0, copy: undefined, records: undefined, cost: 0 };
+    const file: KeptFile = { fd: undefined, used: 0, copy: undefined, records: undefined };
     kept.set(name, file);
     return file;
   }
@@ -206,7 +208,7 @@ export class ScrapeCache {
     const file = kept.get(name);
     if (file === undefined) return;
     kept.delete(name);
-    this.keptBytes -= file.cost;
+    this.keptBytes -= costOf(file);
     this.copiedBytes -= file.copy?.bytes.length ?? 0;
     this.closeFile(file);
   }
@@ -225,8 +227,8 @@ export class ScrapeCache {
     this.openFiles--;
   }
 
-  private readKept(filePath: string, file: ParsedFileName, kept: KeptFile, linkKnown: boolean): FileRecords {
-    const bytes = this.readBytes(filePath, kept, linkKnown);
+  private readKept(dir: string, name: string, file: ParsedFileName, kept: KeptFile): FileRecords {
+    const bytes = this.readBytes(dir, name, kept);
     kept.used = bytes.length;
     const { copy, records } = kept;
     if (records !== undefined && copy !== undefined) {
@@ -250,16 +252,17 @@ export class ScrapeCache {
     return decoded;
   }
 
-  private readBytes(filePath: string, kept: KeptFile, linkKnown: boolean): Buffer {
+  private readBytes(dir: string, name: string, kept: KeptFile): Buffer {
     const expected = kept.used;
     if (kept.fd !== undefined) {
-      if (linkKnown) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
+      // The directory is as it was when the descriptor was opened: the name still leads to it.
+      if (this.unchanged.has(dir)) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
       const stat = fstatSync(kept.fd);
       // Still linked: it is the file of that name (see the notes at the top).
       if (stat.nlink > 0) return readOpenMetricsFile(kept.fd, this.buffer, expected, stat);
       this.closeFile(kept);
     }
-    const fd = openMetricsFile(filePath);
+    const fd = openMetricsFile(path.join(dir, name));
     if (this.openFiles < this.maxKeptFiles) {
       kept.fd = fd;
       this.openFiles++;
@@ -280,13 +283,12 @@ export class ScrapeCache {
    * so they get at most half of the budget, whatever the order files are read in.
    */
   private keep(kept: KeptFile, bytes: Buffer, records: FileRecords): void {
-    this.keptBytes -= kept.cost;
+    this.keptBytes -= costOf(kept);
     this.copiedBytes -= kept.copy?.bytes.length ?? 0;
     const recordsCost = records.keys.length * RECORD_COST;
     if (this.keptBytes + recordsCost > this.maxKeptBytes) {
       kept.copy = undefined;
       kept.records = undefined;
-      kept.cost = 0;
       return;
     }
     kept.records = records;
@@ -301,10 +303,8 @@ export class ScrapeCache {
       bytes.copy(copy);
       kept.copy = viewOf(copy);
     }
-    const copied = kept.copy?.bytes.length ?? 0;
-    kept.cost = recordsCost + copied;
-    this.keptBytes += kept.cost;
-    this.copiedBytes += copied;
+    this.keptBytes += costOf(kept);
+    this.copiedBytes += kept.copy?.bytes.length ?? 0;
   }
 }
 
