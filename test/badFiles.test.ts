@@ -19,6 +19,7 @@ import {
 } from '../packages/prom-multiproc/src/index.js';
 import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
 import { HEADER_SIZE, entrySize, readUsed, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format.js';
+import { oldFormatFile } from './helpers/oldFormat.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesValues } from './helpers/stressExposition.js';
 
@@ -64,6 +65,8 @@ before(async () => {
   assert.equal(baseline.length, 3);
 });
 
+const OLD_FORMAT_KEYS = ['["old", "old_total", {}, "Old."]', '["old", "old_total", {"a": "b"}, "Old."]'];
+
 /** An 8-byte-aligned header-plus-entry file with `used` and the first key length as given. */
 function withHeader(used: number, keyLength?: number, size = 4096): Buffer {
   const bytes = Buffer.alloc(size);
@@ -72,22 +75,6 @@ function withHeader(used: number, keyLength?: number, size = 4096): Buffer {
   return bytes;
 }
 
-/** Python prometheus_client 0.16/0.17 files: entries end after the value, no timestamp. */
-function oldFormatFile(): Buffer {
-  const bytes = Buffer.alloc(4096);
-  let offset = HEADER_SIZE;
-  for (const key of ['["old", "old_total", {}, "Old."]', '["old", "old_total", {"a": "b"}, "Old."]']) {
-    const keyBytes = Buffer.from(key);
-    bytes.writeInt32LE(keyBytes.length, offset);
-    keyBytes.copy(bytes, offset + 4);
-    const padded = keyBytes.length + (8 - ((keyBytes.length + 4) % 8));
-    bytes.fill(0x20, offset + 4 + keyBytes.length, offset + 4 + padded);
-    bytes.writeDoubleLE(5, offset + 4 + padded);
-    offset += 4 + padded + 8;
-  }
-  bytes.writeInt32LE(offset, 0);
-  return bytes;
-}
 
 /** A well-formed file holding one entry with this key (as written, not validated). */
 function fileWithKey(key: string): Buffer {
@@ -143,7 +130,7 @@ const BAD_FILES: BadFile[] = [
   { what: '`used` = 2^31-1 in a small file', name: 'counter_usedmax.db', make: bytesFile(withHeader(2 ** 31 - 1)), reason: /header says 2147483647 bytes are used/ },
   { what: 'a key length past the end', name: 'gauge_all_keypast.db', make: bytesFile(withHeader(64, 1_000_000)), reason: /key length 1000000/ },
   { what: 'a negative key length', name: 'gauge_all_keyneg.db', make: bytesFile(withHeader(64, -3)), reason: /key length -3/ },
-  { what: 'a file of the 0.16/0.17 format (no timestamps)', name: 'counter_oldformat.db', make: bytesFile(oldFormatFile()), reason: /another format/ },
+  { what: 'a file of the 0.16/0.17 format (no timestamps)', name: 'counter_oldformat.db', make: bytesFile(oldFormatFile(OLD_FORMAT_KEYS, 5)), reason: /another format/ },
   { what: 'an SQLite database named counter_1.db', name: 'counter_1.db', make: bytesFile(SQLITE_DATABASE), reason: /header says \d+ bytes are used, but the file has 8192/ },
   {
     what: 'a well-formed key whose metric name would break the line', name: 'counter_badname.db',

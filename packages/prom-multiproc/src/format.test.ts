@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fixturesDir } from '../../../test/helpers/fixtures.js';
+import { oldFormatFile } from '../../../test/helpers/oldFormat.js';
 import {
   FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, entrySize, grownCapacity, readEntries, readUsed, writeEntry, writeUsed,
   type Entry,
@@ -267,19 +268,7 @@ describe('readEntries on bytes that are not a valid file', () => {
   it('rejects a file of the 0.16/0.17 format, whose entries have no timestamp', () => {
     const keys = ['["requests", "requests_total", {}, "Requests."]', '["errors", "errors_total", {"code": "500"}, "Errors."]'];
     for (const count of [1, 2]) {
-      const file = Buffer.alloc(4096);
-      let offset = HEADER_SIZE;
-      for (const key of keys.slice(0, count)) {
-        const keyBytes = Buffer.from(key);
-        file.writeInt32LE(keyBytes.length, offset);
-        keyBytes.copy(file, offset + 4);
-        const padded = keyBytes.length + (8 - ((keyBytes.length + 4) % 8));
-        file.fill(0x20, offset + 4 + keyBytes.length, offset + 4 + padded);
-        file.writeDoubleLE(7, offset + 4 + padded);
-        offset += 4 + padded + 8;
-      }
-      writeUsed(file, offset);
-      assertFormatError(file, /offset \d+ has key length -?\d+, which does not fit in used=\d+ \(a truncated file, or one written by another format\)/);
+      assertFormatError(oldFormatFile(keys.slice(0, count), 7), /offset \d+ has key length -?\d+, which does not fit in used=\d+ \(a truncated file, or one written by another format\)/);
     }
   });
 });
