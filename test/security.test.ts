@@ -5,7 +5,7 @@
 // value or help text can add a line or a series to the exposition, in the text format or in
 // OpenMetrics, as checked by a strict parser, by promtool, and by a real Prometheus scraping it.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,7 @@ import {
   Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, cleanDirectory, markProcessDead, startExporter,
 } from '../packages/prom-multiproc/src/index.js';
 import { repoRoot } from './helpers/fixtures.js';
+import { ensurePrometheus, startPrometheus, type PrometheusTools } from './helpers/prometheusServer.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesKey, type ParsedFamily } from './helpers/stressExposition.js';
 
@@ -242,31 +243,14 @@ async function exposition(dir: string, format: 'text' | 'openmetrics'): Promise<
   return asSent(await new MultiprocessRegistry({ dir, contentType }).metrics());
 }
 
-interface PrometheusTools {
-  prometheus: string;
-  promtool: string;
-}
-
-/** Prometheus and promtool through tools/ensure-prometheus.mjs (which installs them where it can), else from PATH. */
-function prometheusTools(): PrometheusTools | string {
-  const ensure = path.join(repoRoot, 'tools', 'ensure-prometheus.mjs');
-  if (existsSync(ensure)) {
-    const result = spawnSync(process.execPath, [ensure], { encoding: 'utf8' });
-    if (result.status === 0) return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as PrometheusTools;
-    return `tools/ensure-prometheus.mjs: ${result.stderr.trim().split('\n').at(-1)}`;
-  }
-  const which = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
-  const prometheus = which('prometheus');
-  const promtool = which('promtool');
-  return prometheus !== '' && promtool !== '' ? { prometheus, promtool } : 'prometheus and promtool are not on PATH';
-}
 
 describe('escaping: no label value or help text adds a line or a series', { timeout: 90_000 }, () => {
   let dir: string;
   let tools: PrometheusTools | string;
-  before(() => {
+  before(async () => {
     dir = hostileDirectory();
-    tools = prometheusTools();
+    // Installs them where it can (tools/ensure-prometheus.mjs); where it cannot, the test that needs them says why it skips.
+    tools = await ensurePrometheus().catch((error: Error) => error.message);
   });
 
   for (const format of ['text', 'openmetrics'] as const) {
@@ -299,23 +283,11 @@ describe('escaping: no label value or help text adds a line or a series', { time
     });
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
     const targetPort = (target.address() as AddressInfo).port;
-    const work = tempDir();
-    const config = path.join(work, 'prometheus.yml');
-    writeFileSync(config, [
-      'global: { scrape_interval: 1s }',
-      'scrape_configs:',
-      ...['text', 'om'].flatMap((job) => [
-        `  - job_name: ${job}`,
-        `    metrics_path: /${job}`,
-        `    static_configs: [{ targets: ['127.0.0.1:${targetPort}'] }]`,
-      ]),
-    ].join('\n'));
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const prometheus: ChildProcess = spawn(tools.prometheus, [
-      `--config.file=${config}`, `--storage.tsdb.path=${path.join(work, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
-    ], { stdio: 'ignore' });
+    const prometheus = await startPrometheus(tools.prometheus, tempDir(), ['text', 'om'].map((job) => ({
+      name: job, target: `127.0.0.1:${targetPort}`, metricsPath: `/${job}`,
+    })));
     try {
-      const api = async (query: string) => ((await (await fetch(`http://127.0.0.1:${port}/api/v1/${query}`)).json()) as { data: unknown }).data;
+      const api = async (query: string) => ((await (await fetch(`${prometheus.url}/api/v1/${query}`)).json()) as { data: unknown }).data;
       type Series = Record<string, string>[];
       let series: Series = [];
       for (const deadline = Date.now() + 45_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 500))) {
@@ -342,7 +314,7 @@ describe('escaping: no label value or help text adds a line or a series', { time
       }
       t.diagnostic(`Prometheus stored ${series.length} series from the text and OpenMetrics scrapes, with the values exactly as written`);
     } finally {
-      prometheus.kill('SIGKILL');
+      await prometheus.stop();
       target.close();
     }
   });

@@ -39,6 +39,8 @@ export interface ScrapeJob {
   name: string;
   /** host:port */
   target: string;
+  /** The path scraped; /metrics by default. */
+  metricsPath?: string;
 }
 
 export interface RunningPrometheus {
@@ -58,7 +60,7 @@ export async function startPrometheus(binary: string, workDir: string, jobs: rea
     config,
     JSON.stringify({
       global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-      scrape_configs: jobs.map((job) => ({ job_name: job.name, static_configs: [{ targets: [job.target] }] })),
+      scrape_configs: jobs.map((job) => ({ job_name: job.name, metrics_path: job.metricsPath ?? '/metrics', static_configs: [{ targets: [job.target] }] })),
     }),
   );
   const port = await freePort();
