@@ -1,5 +1,5 @@
-// Where the golden files of the reference Python client are: ../shared/fixtures/python-client
-// beside the repository, or PYTHON_CLIENT_FIXTURES when set.
+// Where the golden files of the reference Python client are: test/fixtures/python-client (its
+// README says how they were made), or PYTHON_CLIENT_FIXTURES when set.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function fixturesDir(): string {
-  const dir = process.env.PYTHON_CLIENT_FIXTURES ?? path.resolve(repoRoot, '..', 'shared', 'fixtures', 'python-client');
+  const dir = process.env.PYTHON_CLIENT_FIXTURES ?? path.resolve(repoRoot, 'test', 'fixtures', 'python-client');
   if (!existsSync(dir)) {
     throw new Error(`golden files not found at ${dir}; set PYTHON_CLIENT_FIXTURES to the python-client fixtures folder`);
   }
