@@ -4,11 +4,12 @@
 // be taken, or the cache is only a cost.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
 import { encodeFile, readEntries } from '../packages/prom-multiproc/src/format.js';
@@ -19,6 +20,7 @@ import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 
 const scratch = scratchDirectories('pm-scrape-cache-');
 const lowFdsChild = fileURLToPath(new URL('./helpers/scrapeCacheLowFds.ts', import.meta.url));
+const writerChild = fileURLToPath(new URL('./helpers/scrapeCacheWriter.ts', import.meta.url));
 const warnings = capturedWarnings();
 
 // Short enough to wait out in a test, longer than any file system clock tick.
@@ -53,6 +55,55 @@ async function throughCache(dir: string, cache: ScrapeCache): Promise<{ merged: 
   return { merged: canonical(collection.families), skipped: collection.skipped.length };
 }
 
+const writers = new Set<ChildProcess>();
+after(() => {
+  for (const child of writers) child.kill('SIGKILL');
+});
+
+interface Writer {
+  /** Sends one command of helpers/scrapeCacheWriter.ts and waits until its change is written. */
+  send(command: string): Promise<void>;
+  /** What the library reported in the writer. */
+  warnings: string[];
+  /** Ends it (stdin closed) and checks that it exited normally. */
+  stop(): Promise<void>;
+}
+
+/** A real writer process of `dir`, identity "writer" (file counter_writer.db). */
+async function startWriter(dir: string): Promise<Writer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', writerChild, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  writers.add(child);
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const warnings: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('warning ')) warnings.push(JSON.parse(line.slice('warning '.length)) as string);
+    else waiting.shift()?.(line);
+  });
+  const nextLine = (): Promise<string> => Promise.race([
+    new Promise<string>((resolve) => waiting.push(resolve)),
+    exited.then((code): never => {
+      throw new Error(`the writer exited (${code}): ${stderr}`);
+    }),
+  ]);
+  assert.equal(await nextLine(), 'ready');
+  return {
+    warnings,
+    async send(command) {
+      const answer = nextLine();
+      child.stdin!.write(`${command}\n`);
+      assert.equal(await answer, 'ok', `the writer's answer to "${command}"`);
+    },
+    async stop() {
+      child.stdin!.end();
+      assert.equal(await exited, 0, stderr);
+      writers.delete(child);
+    },
+  };
+}
+
 function fileBytes(name: FileName, keyIndexes: number[], value: number): Buffer {
   const keys = keysOf(name);
   const entries = [...new Set(keyIndexes.map((i) => i % keys.length))].map((i) => ({ key: keys[i]!, value: value + i, timestamp: 0 }));
@@ -61,8 +112,11 @@ function fileBytes(name: FileName, keyIndexes: number[], value: number): Buffer 
 
 // How a directory changes under a collector: new values for the same keys, or other entries,
 // in place (a writer's changes, the same inode), replaced by a rename, deleted and created
-// again, deleted, or damaged.
-const HOW = ['new-values', 'in-place', 'rename-over', 'recreate', 'delete', 'damage'] as const;
+// again, deleted, or damaged. And what leaves an old file another name, so that it is not
+// gone when its name leads elsewhere: a hard link to it in a backup directory (`cp -al`), the
+// same with a new file renamed over its name then (remove() under a backup), and the whole
+// directory renamed away and made anew with new files (`mv metrics metrics.old && mkdir metrics`).
+const HOW = ['new-values', 'in-place', 'rename-over', 'recreate', 'delete', 'damage', 'link-backup', 'rename-over-linked', 'rotate'] as const;
 interface Change {
   how: (typeof HOW)[number];
   name: FileName;
@@ -70,18 +124,53 @@ interface Change {
   value: number;
   settle: boolean;
 }
+// New values in place, what a collector meets most, are drawn twice as often as each other change.
+const how = fc.oneof(...HOW.map((each) => ({ arbitrary: fc.constant(each), weight: each === 'new-values' ? 2 : 1 })));
 const change: fc.Arbitrary<Change> = fc.record({
-  how: fc.constantFrom(...HOW),
+  how,
   name: fc.constantFrom(...FILE_NAMES),
   keys: fc.array(fc.nat(7), { minLength: 0, maxLength: 4 }),
   value: fc.integer({ min: 1, max: 1000 }),
   settle: fc.boolean(),
 });
 
-function apply(dir: string, { how, name, keys, value }: Change): void {
-  const file = path.join(dir, name);
+/** A metrics directory, and beside it what its files' other names and old selves go to. */
+interface Scene {
+  dir: string;
+  backup: string;
+  /** Hard links and rotations made so far, which number their names. */
+  made: number;
+}
+
+function sceneIn(base: string): Scene {
+  const scene = { dir: path.join(base, 'metrics'), backup: path.join(base, 'backup'), made: 0 };
+  mkdirSync(scene.dir);
+  mkdirSync(scene.backup);
+  return scene;
+}
+
+function renameOver(file: string, bytes: Buffer): void {
+  writeFileSync(`${file}.tmp`, bytes);
+  renameSync(`${file}.tmp`, file);
+}
+
+function linkToBackup(scene: Scene, name: FileName): void {
+  linkSync(path.join(scene.dir, name), path.join(scene.backup, `${name}.${++scene.made}`));
+}
+
+/** Renames the directory away and makes it anew, with new files of the names it had (and `name`). */
+function rotate(scene: Scene, { name, keys, value }: Change): void {
+  const names = new Set([...(readdirSync(scene.dir) as FileName[]), name]);
+  renameSync(scene.dir, `${scene.dir}.${++scene.made}`);
+  mkdirSync(scene.dir);
+  for (const each of names) writeFileSync(path.join(scene.dir, each), fileBytes(each, keys, value));
+}
+
+function apply(scene: Scene, step: Change): void {
+  const { how, name, keys, value } = step;
+  const file = path.join(scene.dir, name);
   const bytes = fileBytes(name, keys, value);
-  const exists = readdirSync(dir).includes(name);
+  const exists = readdirSync(scene.dir).includes(name);
   switch (how) {
     case 'new-values':
       if (exists) {
@@ -98,8 +187,11 @@ function apply(dir: string, { how, name, keys, value }: Change): void {
       writeFileSync(file, bytes); // O_TRUNC on the same inode when it exists
       break;
     case 'rename-over':
-      writeFileSync(`${file}.tmp`, bytes);
-      renameSync(`${file}.tmp`, file);
+      renameOver(file, bytes);
+      break;
+    case 'rename-over-linked':
+      if (exists) linkToBackup(scene, name);
+      renameOver(file, bytes);
       break;
     case 'recreate':
       if (exists) unlinkSync(file);
@@ -111,18 +203,25 @@ function apply(dir: string, { how, name, keys, value }: Change): void {
     case 'damage':
       if (exists) writeFileSync(file, Buffer.from('not a metrics file at all, but long enough'));
       break;
+    case 'link-backup':
+      if (exists) linkToBackup(scene, name);
+      break;
+    case 'rotate':
+      rotate(scene, step);
+      break;
   }
 }
 
 describe('the scrape cache', () => {
   it('merges what a scrape from nothing merges, after any sequence of changes (property)', async () => {
-    const totals = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0 };
+    const totals = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0, filesReopened: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(change, { minLength: 1, maxLength: 12 }), async (changes) => {
-        const dir = scratch();
+        const scene = sceneIn(scratch());
+        const { dir } = scene;
         const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS, maxKeptBytes: 600 });
         for (const step of changes) {
-          apply(dir, step);
+          apply(scene, step);
           if (step.settle) await settle();
           // Twice: the second scrape of an unchanged directory takes every shortcut there is.
           for (let scrape = 0; scrape < 2; scrape++) {
@@ -138,6 +237,7 @@ describe('the scrape cache', () => {
     assert.ok(totals.listingsReused > 20, `listings reused ${totals.listingsReused} times`);
     assert.ok(totals.filesUnchanged > 20, `files found unchanged ${totals.filesUnchanged} times`);
     assert.ok(totals.filesWithNewValues > 10, `files found with new values only ${totals.filesWithNewValues} times`);
+    assert.ok(totals.filesReopened > 10, `kept files found no longer their names' and reopened ${totals.filesReopened} times`);
     assert.ok(warnings.length > 0, 'damaged files were reported');
   });
 
@@ -149,7 +249,7 @@ describe('the scrape cache', () => {
     await throughCache(dir, cache);
     assert.equal(cache.counts.filesDecoded, FILE_NAMES.length);
     await throughCache(dir, cache);
-    assert.deepEqual(cache.counts, { listingsReused: 1, filesUnchanged: FILE_NAMES.length, filesWithNewValues: 0, filesDecoded: FILE_NAMES.length });
+    assert.deepEqual(cache.counts, { listingsReused: 1, filesUnchanged: FILE_NAMES.length, filesWithNewValues: 0, filesDecoded: FILE_NAMES.length, filesReopened: 0 });
 
     // New values in place: the keys are known after one comparison.
     writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0, 1, 2], 100));
@@ -179,6 +279,87 @@ describe('the scrape cache', () => {
     const after = await throughCache(dir, cache);
     assert.equal(after.skipped, 1);
     assert.deepEqual(after.merged, []);
+    cache.close();
+  });
+
+  const rotating = { skip: process.platform === 'win32' && 'a directory with files open in it cannot be renamed there' };
+  it('serves the file a running worker writes anew after its directory is rotated (mv metrics metrics.old && mkdir metrics)', rotating, async () => {
+    const dir = path.join(scratch(), 'metrics');
+    mkdirSync(dir);
+    const writer = await startWriter(dir);
+    const registry = new MultiprocessRegistry({ dir });
+    const scrape = async () => canonical((await registry.collect()).families);
+    await writer.send('inc a 5');
+    assert.deepEqual(await scrape(), ['req_total [["route","a"]] 5']);
+
+    renameSync(dir, `${dir}.old`);
+    mkdirSync(dir);
+    // The worker notices at a flush a second after its last check, and writes its file anew here.
+    let total = 5;
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(path.join(dir, 'counter_writer.db'))) {
+      assert.ok(Date.now() < deadline, `the worker did not write its file anew: ${writer.warnings.join('\n')}`);
+      await writer.send('inc a 1');
+      total++;
+      await sleep(50);
+    }
+    // One more, so the new file is ahead of the old one for certain.
+    await writer.send('inc a 1');
+    total++;
+
+    const cached = await scrape();
+    assert.deepEqual(cached, (await fresh(dir)).merged);
+    assert.deepEqual(cached, [`req_total [["route","a"]] ${total}`]);
+    registry.close();
+    await writer.stop();
+  });
+
+  it('drops a series a worker removed while a hard link (a cp -al backup) keeps the old file', async () => {
+    const base = scratch();
+    const dir = path.join(base, 'metrics');
+    mkdirSync(dir);
+    const writer = await startWriter(dir);
+    const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS });
+    await writer.send('inc a 1');
+    await writer.send('inc b 2');
+    assert.deepEqual((await throughCache(dir, cache)).merged, ['req_total [["route","a"]] 1', 'req_total [["route","b"]] 2']);
+
+    // What `cp -al metrics backup` makes of the metrics files: a second name for each.
+    const backup = path.join(base, 'backup');
+    mkdirSync(backup);
+    for (const name of readdirSync(dir).filter((name) => name.endsWith('.db'))) linkSync(path.join(dir, name), path.join(backup, name));
+    // remove() writes the file anew and renames it over the old one, which the backup keeps.
+    await writer.send('remove b');
+
+    // Right after; once the directory's times have settled; and again, the listing reused then.
+    for (const wait of [false, true, false]) {
+      if (wait) await settle();
+      const cached = await throughCache(dir, cache);
+      assert.deepEqual(cached, await fresh(dir));
+      assert.deepEqual(cached.merged, ['req_total [["route","a"]] 1']);
+    }
+    assert.equal(cache.counts.listingsReused, 1);
+    assert.equal(cache.counts.filesReopened, 1);
+    cache.close();
+    await writer.stop();
+  });
+
+  it('checks a kept file again when the scrape that listed its changed directory did not read it', async () => {
+    const scene = sceneIn(scratch());
+    const { dir } = scene;
+    writeFileSync(path.join(dir, 'counter_1.db'), fileBytes('counter_1.db', [0], 1));
+    const cache = new ScrapeCache({ settledAfterMs: SETTLED_AFTER_MS });
+    await throughCache(dir, cache);
+    apply(scene, { how: 'rename-over', name: 'counter_1.db', keys: [0], value: 500, settle: true });
+    await settle();
+    // Lists the changed directory, settled now, and reads none of it.
+    await collectDirectory(dir, { cache, select: () => false });
+    // Takes that listing as it is, and must not take the kept descriptor as it is.
+    const scraped = await throughCache(dir, cache);
+    assert.equal(cache.counts.listingsReused, 1);
+    assert.deepEqual(scraped, await fresh(dir));
+    assert.deepEqual(scraped.merged, ['req_total [["route","a"]] 500']);
+    assert.equal(cache.counts.filesReopened, 1);
     cache.close();
   });
 

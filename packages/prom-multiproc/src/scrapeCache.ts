@@ -2,18 +2,24 @@
 // few seconds, and between two scrapes most files have not changed at all (dead workers'
 // files never do) and the rest only have new values: the same keys at the same places.
 //
-// - Open descriptors. Reading a kept file is an fstat and usually one read, where opening it
-//   anew is five system calls. A descriptor outlives its name when the file is deleted or
-//   replaced (remove() rewrites, clean, a reused identity), so a read first checks that the
-//   file still has a link (fstat's nlink) and reopens by name when it has none. Metrics files
-//   are never renamed away from their names, except by a writer that finds one corrupt, and a
-//   corrupt file fails to decode, which makes the read start over by name.
-// - The directory's listing. When the directory's modification and change times are what
-//   they were at the last listing, no name in it was created, removed or replaced since, so
-//   the listing still holds and every kept descriptor is still its name's file: neither the
-//   listing nor the fstat is repeated. A time is only trusted once it is a second old, as git
-//   trusts an index entry only when it is older than the index: a change in the same clock
-//   tick as the last look would leave the time as it was.
+// - Open descriptors. Reading a kept file is one stat and usually one read, where opening it
+//   anew is five system calls. A descriptor outlives its name: the file is deleted, or another
+//   is renamed over its name (remove() rewrites, clean, a reused identity), and the old file
+//   may keep another name all the while (a hard link in a `cp -al` backup, or the whole
+//   directory moved aside: `mv metrics metrics.old && mkdir metrics`). So a link count proves
+//   nothing; what is trusted is that the name leads to the descriptor's file now: the device
+//   and inode an lstat of the name finds are those of the file when it was opened (an open
+//   descriptor keeps its inode from being reused). Otherwise the descriptor is closed and the
+//   name opened anew.
+// - The directory's listing. When the directory that `dir` leads to has the device, inode,
+//   modification and change times it had at the last listing, no name in it was created,
+//   removed or replaced since (a directory made anew in its place has another inode, or, if
+//   it reuses the inode, later times), so the listing still holds, and so does every kept
+//   descriptor shown to be its name's file since that listing looked: neither the listing nor
+//   the lstat is repeated. Any other descriptor is checked once under each listing (a scrape
+//   may list the directory and not read all of it: `select`). A time is only trusted once it
+//   is a second old, as git trusts an index entry only when it is older than the index: a
+//   change in the same clock tick as the last look would leave the time as it was.
 // - Each file's bytes and records as last read. Bytes that are the same give the same records
 //   without decoding; bytes that differ only in values give the same keys after one
 //   comparison of the whole file (see refreshValues); otherwise an entry whose bytes are the
@@ -24,7 +30,7 @@
 // read) and `maxKeptBytes` of bytes and records (files past it are decoded in full), a small
 // note per listed file, and decoded keys that grow with the number of distinct keys.
 
-import { closeSync, fstatSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from './fileNames.js';
 import { refreshValues, viewOf, type FileView } from './format.js';
@@ -38,6 +44,11 @@ const SETTLED_AFTER_MS = 1000;
 
 interface KeptFile {
   fd: number | undefined;
+  /** The device and inode of the file `fd` was opened on. */
+  dev: number;
+  ino: number;
+  /** The listing since whose look at the directory the name was last shown to lead to `fd`. */
+  shownUnder: Listing | undefined;
   /** Bytes the file held last time. */
   used: number;
   /** The file's bytes and records as last read, while they fit in the memory budget. */
@@ -89,11 +100,10 @@ function checkedCount(name: string, value: number): number {
 export class ScrapeCache {
   readonly keys: KeyCache = new Map();
   /** How often each shortcut was taken, for tests and for anyone asking why a scrape is slow. */
-  readonly counts = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0 };
+  readonly counts = { listingsReused: 0, filesUnchanged: 0, filesWithNewValues: 0, filesDecoded: 0, filesReopened: 0 };
   private readonly dirs = new Map<string, Map<string, KeptFile>>();
+  /** Each directory's last listing: the one this scrape made, or reused as unchanged. */
   private readonly listings = new Map<string, Listing>();
-  /** Directories whose listing this scrape reused: their kept descriptors need no fstat. */
-  private readonly unchanged = new Set<string>();
   private readonly buffer = new ReadBuffer();
   /** Whether anything is kept at all (not after close(), nor with maxKeptFiles 0). */
   private keeping: boolean;
@@ -126,11 +136,9 @@ export class ScrapeCache {
     const stat = this.keeping ? statOrUndefined(dir) : undefined;
     const last = this.listings.get(dir);
     if (stat !== undefined && last?.settled === true && sameDirectory(stat, last.stat)) {
-      this.unchanged.add(dir);
       this.counts.listingsReused++;
       return last.files;
     }
-    this.unchanged.delete(dir);
     const files = await list(dir);
     if (stat === undefined) {
       this.listings.delete(dir);
@@ -178,7 +186,6 @@ export class ScrapeCache {
       for (const name of [...kept.keys()]) this.forget(kept, name);
     }
     this.listings.clear();
-    this.unchanged.clear();
   }
 
   private retain(dir: string, listed: readonly ListedFile[]): void {
@@ -199,7 +206,7 @@ export class ScrapeCache {
       kept = new Map();
       this.dirs.set(dir, kept);
     }
-    const file: KeptFile = { fd: undefined, used: 0, copy: undefined, records: undefined };
+    const file: KeptFile = { fd: undefined, dev: 0, ino: 0, shownUnder: undefined, used: 0, copy: undefined, records: undefined };
     kept.set(name, file);
     return file;
   }
@@ -254,19 +261,30 @@ export class ScrapeCache {
 
   private readBytes(dir: string, name: string, kept: KeptFile): Buffer {
     const expected = kept.used;
+    // This scrape's listing: made after a look at the directory, or reused as unchanged since.
+    const listing = this.listings.get(dir);
     if (kept.fd !== undefined) {
-      // The directory is as it was when the descriptor was opened: the name still leads to it.
-      if (this.unchanged.has(dir)) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
-      const stat = fstatSync(kept.fd);
-      // Still linked: it is the file of that name (see the notes at the top).
-      if (stat.nlink > 0) return readOpenMetricsFile(kept.fd, this.buffer, expected, stat);
+      // The name led to it after the listing's look, and the directory has not changed since.
+      if (listing !== undefined && kept.shownUnder === listing) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
+      const stat = lstatOrUndefined(path.join(dir, name));
+      if (stat !== undefined && stat.dev === kept.dev && stat.ino === kept.ino) {
+        kept.shownUnder = listing;
+        // The same inode's stat: it serves the read as the descriptor's would.
+        return readOpenMetricsFile(kept.fd, this.buffer, expected, stat);
+      }
+      // The name leads to another file, or to none: the kept one may live on under another name.
       this.closeFile(kept);
+      this.counts.filesReopened++;
     }
     const fd = openMetricsFile(path.join(dir, name));
     if (this.openFiles < this.maxKeptFiles) {
       kept.fd = fd;
       this.openFiles++;
-      return readOpenMetricsFile(fd, this.buffer, expected);
+      const stat = fstatSync(fd);
+      kept.dev = stat.dev;
+      kept.ino = stat.ino;
+      kept.shownUnder = listing;
+      return readOpenMetricsFile(fd, this.buffer, expected, stat);
     }
     // Past the descriptor limit: opened for this read only, the layout is still kept.
     try {
@@ -315,6 +333,14 @@ function statOrUndefined(dir: string): Stats | undefined {
     return statSync(dir);
   } catch {
     return undefined; // the listing reports what is wrong with the directory
+  }
+}
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined; // opening the name reports what is wrong with it
   }
 }
 
