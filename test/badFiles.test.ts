@@ -163,7 +163,8 @@ const BAD_FILES: BadFile[] = [
       writeSync(fd, withHeader(1536 * 1024 * 1024 - 8, undefined, 8), 0, 8, 0);
       closeSync(fd);
     },
-    reason: /more than the \d+ a metrics file is read up to/,
+    // Read a window at a time like any large file: the first window finds no entry, and ends the read.
+    reason: /entry at offset 8 has key length 0/,
   },
   ...(hasMkfifo
     ? [{ what: 'a FIFO named like a file', name: 'counter_fifo.db', make: (file: string) => assert.equal(spawnSync('mkfifo', [file]).status, 0), reason: /a FIFO/ }]

@@ -136,24 +136,46 @@ export function scanEntries(bytes: Uint8Array, visit: EntryVisitor): void {
 
 /** scanEntries over a view whose `used` is known, from the entry at `offset` on. */
 export function scanView(view: FileView, used: number, offset: number, visit: EntryVisitor): void {
+  scanWindow(view, 0, used, offset, visit);
+}
+
+/**
+ * Entries that are not in one buffer (a file too large to read whole): `scan` visits them in
+ * order, with scanView's checks (see scanWindow).
+ */
+export interface EntrySource {
+  scan(visit: EntryVisitor): void;
+}
+
+/**
+ * scanView over a window of a file: `view` holds the file's bytes from offset `base` on, where
+ * an entry starts (so 8-byte aligned, like the entries in it). Visits the entries that lie whole
+ * in the window, from the one at `offset` in it, and returns the window offset of the first
+ * that does not (the caller reads on from there), or of `used`. Offsets in errors are the file's.
+ */
+export function scanWindow(view: FileView, base: number, used: number, offset: number, visit: EntryVisitor): number {
   const buffer = view.bytes;
-  while (offset < used) {
-    if (offset + 4 > used) throw new FileFormatError(`entry at offset ${offset} is cut short by used=${used}`);
+  const end = Math.min(buffer.length, used - base);
+  while (offset < end) {
+    if (base + offset + 4 > used) throw new FileFormatError(`entry at offset ${base + offset} is cut short by used=${used}`);
+    if (offset + 4 > end) return offset;
     const keyLength = int32At(view, offset);
     const valueOffset = offset + 4 + paddedKeyLength(keyLength);
-    if (keyLength <= 0 || valueOffset + VALUE_PAIR_SIZE > used) {
+    if (keyLength <= 0 || base + valueOffset + VALUE_PAIR_SIZE > used) {
       throw new FileFormatError(
-        `entry at offset ${offset} has key length ${keyLength}, which does not fit in used=${used} ` +
+        `entry at offset ${base + offset} has key length ${keyLength}, which does not fit in used=${used} ` +
           '(a truncated file, or one written by another format)',
       );
     }
+    if (valueOffset + VALUE_PAIR_SIZE > end) return offset;
     for (let pad = offset + 4 + keyLength; pad < valueOffset; pad++) {
       // Python always pads with spaces; anything else means the entries are misaligned.
-      if (buffer[pad] !== PAD_BYTE) throw new FileFormatError(`entry at offset ${offset} is not padded with spaces`);
+      if (buffer[pad] !== PAD_BYTE) throw new FileFormatError(`entry at offset ${base + offset} is not padded with spaces`);
     }
     visit(view, offset + 4, keyLength, float64At(view, valueOffset), float64At(view, valueOffset + 8));
     offset = valueOffset + VALUE_PAIR_SIZE;
   }
+  return offset;
 }
 
 /**

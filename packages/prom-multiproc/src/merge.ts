@@ -8,7 +8,9 @@
 //                         per process); the other modes drop it and take the min, max, sum, or
 //                         the value with the newest timestamp (strictly newer than 0)
 
-import { FileFormatError, HEADER_SIZE, readKnownEntries, readUsed, scanView, storedKeyWords, viewOf } from './format.js';
+import {
+  FileFormatError, HEADER_SIZE, readKnownEntries, readUsed, scanView, storedKeyWords, viewOf, type EntrySource, type EntryVisitor,
+} from './format.js';
 import type { FileKind, GaugeMode, MetricType, ParsedFileName } from './fileNames.js';
 import { floatToGoString } from './pythonFloat.js';
 import { parseEntryKey, type ParsedKey } from './pythonJson.js';
@@ -175,32 +177,69 @@ function checkedKey(file: ParsedFileName, key: DecodedKey): DecodedKey {
  * whose stored bytes are those of the key that stood there are taken without decoding
  * anything (and when all are, the result shares `previous`'s keys). Any other bytes are
  * decoded afresh, so a file that was replaced or rewritten is read right, only slower.
+ *
+ * `bytes` may also be an EntrySource, for a file too large to read whole: its entries are
+ * decoded as they are read, so memory follows the distinct keys (`cache`), not the file's size.
  */
-export function decodeFile(file: ParsedFileName, bytes: Uint8Array, cache: KeyCache = new Map(), previous?: FileRecords): FileRecords {
+export function decodeFile(
+  file: ParsedFileName,
+  bytes: Uint8Array | EntrySource,
+  cache: KeyCache = new Map(),
+  previous?: FileRecords,
+): FileRecords {
+  if (!(bytes instanceof Uint8Array)) {
+    // No `previous` for a large file, and no stored words for its keys: the scrape cache keeps
+    // neither its bytes nor its records, so they would never be compared, and would take the
+    // file's size again.
+    const collector = new RecordsCollector(file, cache, [], new Float64Array(16), new Float64Array(16), false);
+    bytes.scan(collector.visit);
+    return collector.records();
+  }
   const view = viewOf(bytes);
   const used = readUsed(view.bytes);
   const known = previous !== undefined && previous.file.type === file.type ? previous.keys : [];
   // Room for what the file held and a little more; an entry takes at least 24 bytes.
-  let capacity = Math.min(known.length + 16, (used - HEADER_SIZE) >> 3);
-  let values: Float64Array = new Float64Array(capacity);
-  let timestamps: Float64Array = new Float64Array(capacity);
+  const capacity = Math.min(known.length + 16, (used - HEADER_SIZE) >> 3);
+  const values = new Float64Array(capacity);
+  const timestamps = new Float64Array(capacity);
   const { count, offset } = readKnownEntries(view, used, known, values, timestamps);
   if (offset >= used && count === known.length) return { file, keys: known, values: values.subarray(0, count), timestamps: timestamps.subarray(0, count) };
 
-  const keys = known.slice(0, count);
-  scanView(view, used, offset, (view, keyStart, keyLength, value, timestamp) => {
-    const key = checkedKey(file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache));
-    key.stored ??= storedKeyWords(view, keyStart, keyLength);
-    if (keys.length === capacity) {
-      capacity = Math.max(capacity * 2, 16);
-      values = grown(values, capacity);
-      timestamps = grown(timestamps, capacity);
+  const collector = new RecordsCollector(file, cache, known.slice(0, count), values, timestamps, true);
+  scanView(view, used, offset, collector.visit);
+  return collector.records();
+}
+
+/** Decodes the entries a scan visits into a file's records, appended to `keys` and the arrays after them. */
+class RecordsCollector {
+  constructor(
+    private readonly file: ParsedFileName,
+    private readonly cache: KeyCache,
+    private readonly keys: DecodedKey[],
+    private values: Float64Array,
+    private timestamps: Float64Array,
+    /** Whether to give each key its stored words (see readKnownEntries), for the next read of the file. */
+    private readonly storeKeys: boolean,
+  ) {}
+
+  readonly visit: EntryVisitor = (view, keyStart, keyLength, value, timestamp) => {
+    const key = checkedKey(this.file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), this.cache));
+    if (this.storeKeys) key.stored ??= storedKeyWords(view, keyStart, keyLength);
+    const count = this.keys.length;
+    if (count === this.values.length) {
+      const capacity = Math.max(count * 2, 16);
+      this.values = grown(this.values, capacity);
+      this.timestamps = grown(this.timestamps, capacity);
     }
-    values[keys.length] = value;
-    timestamps[keys.length] = timestamp;
-    keys.push(key);
-  });
-  return { file, keys, values: values.subarray(0, keys.length), timestamps: timestamps.subarray(0, keys.length) };
+    this.values[count] = value;
+    this.timestamps[count] = timestamp;
+    this.keys.push(key);
+  };
+
+  records(): FileRecords {
+    const count = this.keys.length;
+    return { file: this.file, keys: this.keys, values: this.values.subarray(0, count), timestamps: this.timestamps.subarray(0, count) };
+  }
 }
 
 function grown(array: Float64Array, capacity: number): Float64Array {

@@ -58,6 +58,11 @@ export function metricKeyPrefix(metricName: string): string {
   return `[${pythonJsonString(metricName)}, `;
 }
 
+/** The metric name an entry key starts with (see metricKeyPrefix): a valid name has nothing escaped. */
+export function metricNameOfKey(key: string): string {
+  return key.slice(2, key.indexOf('"', 2));
+}
+
 /** Python compares strings by code point; label names are ASCII, but keep the rule exact. */
 function compareCodePoints(a: string, b: string): number {
   if (a === b) return 0;

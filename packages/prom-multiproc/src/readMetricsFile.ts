@@ -8,15 +8,26 @@
 //   (and a libuv thread) until something writes to it.
 // - A page (or what the file held last time, and a little more) first, then only the bytes in
 //   use: a sparse file of a gigabyte holding a few entries costs what the entries take, and a
-//   header claiming more than MAX_FILE_BYTES is rejected before anything more is allocated.
+//   header claiming more than the file holds is damage, rejected before anything more is read.
 // - A writer grows its file (ftruncate), writes the entries, then the new `used`. A reader
 //   that took the size before the growth and the header after it sees `used` beyond that size;
 //   the size is taken again rather than the file reported as damaged.
+// - Any size the format allows is read (up to 2 GiB, the int32 `used`; Python's collector reads
+//   them all): a file of more than WHOLE_READ_MAX_BYTES in use is read and decoded a window at
+//   a time (LargeMetricsFile), so a scrape's memory follows the file's series, not its size.
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { FileFormatError, HEADER_SIZE, readUsed } from './format.js';
+import { FileFormatError, HEADER_SIZE, readUsed, scanWindow, viewOf, type EntrySource, type EntryVisitor } from './format.js';
 
-/** Larger than any real metrics file: a million series take about 150 MB. */
-export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+/**
+ * Files with up to this many bytes in use are read whole, into one buffer; larger ones a window
+ * at a time. Hundreds of thousands of series: the writer warns past it (storage/largeFileWarning.ts).
+ */
+export const WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024;
+/** What a large file is read in: few enough reads, little memory (grown for an entry larger than it). */
+const WINDOW_BYTES = 4 * 1024 * 1024;
+// Reused by every scan (a scan is synchronous): a process that reads a large file once reads
+// it at every scrape, and a window a scrape does not garbage-collect in time doubles its cost.
+let sharedWindow: Buffer | undefined;
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 const GROWTH_RETRIES = 3;
 
@@ -28,10 +39,11 @@ function kindOf(stat: Stats): string {
   return 'not a regular file';
 }
 
-function readFully(fd: number, buffer: Buffer, from: number, to: number): number {
+/** Reads into buffer[from, to) the file's bytes from `at + from` on; returns where the reading stopped. */
+function readFully(fd: number, buffer: Buffer, from: number, to: number, at = 0): number {
   let offset = from;
   while (offset < to) {
-    const bytesRead = readSync(fd, buffer, offset, to - offset, offset);
+    const bytesRead = readSync(fd, buffer, offset, to - offset, at + offset);
     if (bytesRead === 0) break;
     offset += bytesRead;
   }
@@ -56,7 +68,7 @@ export class ReadBuffer {
   /** Makes room for `size` bytes, keeping the first `keep`. */
   reserve(size: number, keep: number): Buffer {
     if (this.bytes.length < size) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(size, Math.min(this.bytes.length * 2, MAX_FILE_BYTES)));
+      const grown = Buffer.allocUnsafeSlow(Math.max(size, Math.min(this.bytes.length * 2, WHOLE_READ_MAX_BYTES)));
       this.bytes.copy(grown, 0, 0, keep);
       this.bytes = grown;
     }
@@ -80,9 +92,26 @@ export function openMetricsFile(file: string): number {
  * time: the first read takes that and room to grow, so a file usually costs one read. `stat`
  * is the file's, if the caller just took it, or 'regular' when the caller knows the
  * descriptor is a regular file: then no stat is taken unless the first read does not find a
- * whole file. Throws FileFormatError for what is not a readable metrics file.
+ * whole file. Throws FileFormatError for what is not a readable metrics file, and
+ * TooLargeToReadWhole for a file that readMetricsFile reads a window at a time.
  */
 export function readOpenMetricsFile(fd: number, into: ReadBuffer, expectedUsed = 0, stat?: Stats | 'regular'): Buffer {
+  const read = readInUse(fd, into, expectedUsed, stat);
+  if (typeof read === 'number') throw new TooLargeToReadWhole(read);
+  return read;
+}
+
+/** A file with more than WHOLE_READ_MAX_BYTES in use, given to readOpenMetricsFile: read it by name with readMetricsFile. */
+export class TooLargeToReadWhole extends Error {
+  override name = 'TooLargeToReadWhole';
+
+  constructor(readonly used: number) {
+    super(`${used} bytes are in use, more than the ${WHOLE_READ_MAX_BYTES} read whole; readMetricsFile reads it a window at a time`);
+  }
+}
+
+/** readOpenMetricsFile's work: the bytes in use, or, for a file too large to read whole, how many there are. */
+function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Stats | 'regular' | undefined): Buffer | number {
   if (stat === 'regular') {
     const firstRead = firstReadSize(expectedUsed);
     const firstBytes = readFully(fd, into.reserve(firstRead, 0), 0, firstRead);
@@ -108,30 +137,77 @@ export function readOpenMetricsFile(fd: number, into: ReadBuffer, expectedUsed =
     } catch {
       used = readUsed(into.bytes, size); // throws again, with the file's size in the message
     }
-    if (used > size && attempt < GROWTH_RETRIES) continue; // grown since the stat: look again
-    if (used <= size && used > MAX_FILE_BYTES) {
-      throw new FileFormatError(`header says ${used} bytes are used, more than the ${MAX_FILE_BYTES} a metrics file is read up to`);
+    if (used > size) {
+      if (attempt < GROWTH_RETRIES) continue; // grown since the stat: look again
+      readUsed(into.bytes, size); // throws: a header claiming more than the file holds is damage
     }
-    const wanted = Math.min(used, size);
-    if (wanted <= firstBytes) return into.bytes.subarray(0, wanted);
-    const read = readFully(fd, into.reserve(wanted, firstBytes), firstBytes, wanted);
-    // Shorter than `used` (truncated meanwhile, or still damaged): the decoder says so.
+    if (used > WHOLE_READ_MAX_BYTES) return used;
+    if (used <= firstBytes) return into.bytes.subarray(0, used);
+    const read = readFully(fd, into.reserve(used, firstBytes), firstBytes, used);
+    // Shorter than `used` (truncated meanwhile): the decoder says so.
     return into.bytes.subarray(0, read);
   }
 }
 
 /**
- * The bytes of one metrics file, up to its `used` header, in a buffer of their own. Throws
- * FileFormatError for what is not a readable metrics file, and the system's error (ENOENT,
- * EACCES) when it cannot be opened. Synchronous: a file is a handful of syscalls, and the
- * collector yields to the event loop between batches of files (five thread-pool round trips
- * per file cost 4x the CPU, as tools/bench-scrape.ts measured).
+ * An open metrics file with more than WHOLE_READ_MAX_BYTES in use (its header and size already
+ * checked), which decodeFile reads a window at a time: the entries that lie whole in a window
+ * are decoded, and the one cut by its end is carried to the start of the next. Scanned once:
+ * the descriptor is closed when the scan ends.
  */
-export function readMetricsFile(file: string): Buffer {
-  const fd = openMetricsFile(file);
-  try {
-    return readOpenMetricsFile(fd, new ReadBuffer());
-  } finally {
-    closeSync(fd);
+export class LargeMetricsFile implements EntrySource {
+  /** `windowBytes`: what is read at a time (tests shorten it). */
+  constructor(
+    private fd: number,
+    readonly used: number,
+    private readonly windowBytes = WINDOW_BYTES,
+  ) {}
+
+  scan(visit: EntryVisitor): void {
+    const { fd, used } = this;
+    if (fd < 0) throw new Error('a large metrics file is scanned once; read it again with readMetricsFile');
+    this.fd = -1;
+    try {
+      let window = this.windowBytes === WINDOW_BYTES ? (sharedWindow ??= Buffer.allocUnsafeSlow(WINDOW_BYTES)) : Buffer.allocUnsafeSlow(this.windowBytes);
+      let start = HEADER_SIZE; // the file offset of the window's first byte, where an entry starts
+      let filled = 0;
+      while (start < used) {
+        const end = Math.min(window.length, used - start);
+        filled = readFully(fd, window, filled, end, start);
+        if (filled < end) throw new FileFormatError(`header says ${used} bytes are used, but the file ends at ${start + filled}`);
+        const next = scanWindow(viewOf(window.subarray(0, filled)), start, used, 0, visit);
+        if (next === 0) {
+          // One entry larger than the window: a window that holds it (scanWindow has checked it ends by `used`).
+          const larger = Buffer.allocUnsafeSlow(Math.min(window.length * 2, used - start));
+          window.copy(larger, 0, 0, filled);
+          window = larger;
+          continue;
+        }
+        window.copy(window, 0, next, filled);
+        filled -= next;
+        start += next;
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
+}
+
+/**
+ * The bytes of one metrics file, up to its `used` header, in a buffer of their own, or, for a
+ * file of more than WHOLE_READ_MAX_BYTES, a LargeMetricsFile to pass to decodeFile at once.
+ * Throws FileFormatError for what is not a readable metrics file, and the system's error
+ * (ENOENT, EACCES) when it cannot be opened. Synchronous: a file is a handful of syscalls, and
+ * the collector yields to the event loop between batches of files (five thread-pool round
+ * trips per file cost 4x the CPU, as tools/bench-scrape.ts measured).
+ */
+export function readMetricsFile(file: string): Buffer | LargeMetricsFile {
+  const fd = openMetricsFile(file);
+  let read: Buffer | number | undefined;
+  try {
+    read = readInUse(fd, new ReadBuffer(), 0, undefined);
+  } finally {
+    if (typeof read !== 'number') closeSync(fd);
+  }
+  return typeof read === 'number' ? new LargeMetricsFile(fd, read) : read;
 }

@@ -6,6 +6,7 @@ import {
 } from '../format.js';
 import { forgetReport, reportOnce } from '../report.js';
 import { Cell, type CellOwner } from './cell.js';
+import { warnIfLargeFile } from './largeFileWarning.js';
 
 // Ranges closer than this are written as one: a syscall costs more than a few KiB of copying.
 const COALESCE_GAP = 4096;
@@ -134,6 +135,7 @@ export class MetricFile implements CellOwner {
       const grown = Buffer.alloc(grownCapacity(this.image.length, this.used + size));
       this.image.copy(grown, 0, 0, this.used);
       this.image = grown;
+      warnIfLargeFile(this.path, this.used + size, [this.cells.keys(), this.found.keys(), [key]]);
     }
     const valueOffset = writeEntry(this.image, this.used, keyBytes, 0, 0);
     if (this.appendFrom < 0) this.appendFrom = this.used;
