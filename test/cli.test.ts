@@ -83,7 +83,8 @@ describe('prom-multiproc clean', { concurrency: true }, () => {
 
   it('removes the metrics files and nothing else', async () => {
     const dir = freshDir();
-    const ours = ['counter_1.db', 'gauge_livesum_2.db', 'histogram_3.db', 'summary_4.db'];
+    // Identities that are not pids: a file named by the pid of a running process (1 is) is kept.
+    const ours = ['counter_w1.db', 'gauge_livesum_w2.db', 'histogram_w3.db', 'summary_w4.db'];
     const others = ['notes.txt', 'counter_1.db.bak', 'sqlite.db', 'gauge_bogusmode_5.db'];
     for (const name of [...ours, ...others]) writeFileSync(path.join(dir, name), 'x');
     mkdirSync(path.join(dir, 'sub'));
@@ -100,11 +101,11 @@ describe('prom-multiproc clean', { concurrency: true }, () => {
   it('takes the directory from PROM_MULTIPROC_DIR, then PROMETHEUS_MULTIPROC_DIR', async () => {
     const preferred = freshDir();
     const fallback = freshDir();
-    for (const dir of [preferred, fallback]) writeFileSync(path.join(dir, 'counter_1.db'), 'x');
+    for (const dir of [preferred, fallback]) writeFileSync(path.join(dir, 'counter_w1.db'), 'x');
 
     const both = await cli(['clean'], { PROM_MULTIPROC_DIR: preferred, PROMETHEUS_MULTIPROC_DIR: fallback });
     assert.equal(both.code, 0, both.stderr);
-    assert.deepEqual([readdirSync(preferred), readdirSync(fallback)], [[], ['counter_1.db']]);
+    assert.deepEqual([readdirSync(preferred), readdirSync(fallback)], [[], ['counter_w1.db']]);
 
     const pythonOnly = await cli(['clean'], { PROMETHEUS_MULTIPROC_DIR: fallback });
     assert.equal(pythonOnly.code, 0, pythonOnly.stderr);

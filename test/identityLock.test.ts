@@ -203,7 +203,7 @@ describe('the identity lock', { concurrency: true, timeout: 120_000 }, () => {
     }
   });
 
-  it('is never read as a metrics file, and clean removes dead holders\' locks but keeps live ones', () => {
+  it('is never read as a metrics file, and clean removes dead holders\' locks but keeps live ones, and their files', () => {
     const dir = tempDir();
     assert.equal(parseFileName(lockFileName('1234')), undefined);
     assert.ok(!lockFileName('1234').endsWith('.db'));
@@ -214,9 +214,10 @@ describe('the identity lock', { concurrency: true, timeout: 120_000 }, () => {
     writeFileSync(path.join(dir, lockFileName('dead')), JSON.stringify({ host: hostname(), pidNamespace: pidNamespace(), pid: gone, thread: 0, started: 'x', token: 't' }));
     assert.equal(isIdentityLocked(dir, 'dead'), false);
     assert.equal(isIdentityLocked(dir, 'alive'), true);
-    const { removed } = cleanDirectory(dir);
-    assert.deepEqual(removed.map((file) => path.basename(file)).sort(), ['.lock-dead', 'counter_alive.db']);
-    assert.deepEqual(readdirSync(dir), [lockFileName('alive')]);
+    const { removed, kept } = cleanDirectory(dir);
+    assert.deepEqual(removed.map((file) => path.basename(file)), ['.lock-dead']);
+    assert.deepEqual(kept, [{ file: path.join(dir, 'counter_alive.db'), reason: 'a live writer holds its lock (.lock-alive)' }]);
+    assert.deepEqual(readdirSync(dir).sort(), [lockFileName('alive'), 'counter_alive.db']);
     live.close();
   });
 });

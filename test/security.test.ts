@@ -125,11 +125,12 @@ describe('clean and mark-dead remove only the library\'s regular files, inside t
     const outside = tempDir();
     const outsideFiles = ['target-counter', 'target-gauge', 'target-hardlink', 'target-lock'].map((name) => path.join(outside, name));
     for (const file of outsideFiles) writeFileSync(file, `${path.basename(file)}\n`);
-    writeFileSync(path.join(dir, 'counter_1.db'), Buffer.alloc(64));
-    writeFileSync(path.join(dir, 'gauge_livesum_1.db'), Buffer.alloc(64));
+    // Identities w1 and w4, not pids: clean keeps a file named by the pid of a running process (1 and 4 are).
+    writeFileSync(path.join(dir, 'counter_w1.db'), Buffer.alloc(64));
+    writeFileSync(path.join(dir, 'gauge_livesum_w1.db'), Buffer.alloc(64));
     symlinkSync(outsideFiles[0]!, path.join(dir, 'counter_2.db'));
     symlinkSync(outsideFiles[1]!, path.join(dir, 'gauge_livesum_3.db'));
-    linkSync(outsideFiles[2]!, path.join(dir, 'counter_4.db'));
+    linkSync(outsideFiles[2]!, path.join(dir, 'counter_w4.db'));
     symlinkSync(outsideFiles[3]!, path.join(dir, '.lock-5'));
     symlinkSync(outside, path.join(dir, 'gauge_liveall_6.db'));
     mkdirSync(path.join(dir, 'histogram_7.db'));
@@ -145,7 +146,7 @@ describe('clean and mark-dead remove only the library\'s regular files, inside t
   it('cleanDirectory: removes the regular metrics files, keeps links, directories and other names, follows nothing', () => {
     const { dir, outsideFiles } = layout();
     const { removed } = cleanDirectory(dir);
-    assert.deepEqual(removed.map((file) => path.basename(file)).sort(), ['counter_1.db', 'counter_4.db', 'gauge_livesum_1.db']);
+    assert.deepEqual(removed.map((file) => path.basename(file)).sort(), ['counter_w1.db', 'counter_w4.db', 'gauge_livesum_w1.db']);
     assertOutsideIntact(outsideFiles);
     for (const kept of ['counter_2.db', 'gauge_livesum_3.db', '.lock-5', 'gauge_liveall_6.db', 'histogram_7.db', 'notes.txt', 'counter_1.db.bak', 'counter_1.db.corrupt-1', 'counter_x_y.db', '.hidden']) {
       assert.ok(existsSync(path.join(dir, kept)) || lstatSync(path.join(dir, kept)).isSymbolicLink(), `${kept} is kept`);
@@ -155,12 +156,12 @@ describe('clean and mark-dead remove only the library\'s regular files, inside t
 
   it('markProcessDead: removes a dead process\'s regular live-gauge files only, follows nothing', () => {
     const { dir, outsideFiles } = layout();
-    assert.deepEqual(markProcessDead('1', dir).map((file) => path.basename(file)), ['gauge_livesum_1.db']);
+    assert.deepEqual(markProcessDead('w1', dir).map((file) => path.basename(file)), ['gauge_livesum_w1.db']);
     assert.deepEqual(markProcessDead('3', dir), []);
     assert.deepEqual(markProcessDead('6', dir), []);
     assertOutsideIntact(outsideFiles);
     assert.ok(lstatSync(path.join(dir, 'gauge_livesum_3.db')).isSymbolicLink());
-    assert.ok(existsSync(path.join(dir, 'counter_1.db')), 'counters stay');
+    assert.ok(existsSync(path.join(dir, 'counter_w1.db')), 'counters stay');
   });
 
   it('markProcessDead: an identity cannot name a path', () => {

@@ -57,6 +57,7 @@ function clean(_options: unknown, command: Command): void {
   const result = cleanDirectory(dir);
   if (!existed) console.log(`created ${result.dir}`);
   else console.log(`removed ${result.removed.length} metrics file${result.removed.length === 1 ? '' : 's'} from ${result.dir}`);
+  for (const { file, reason } of result.kept) console.log(`kept ${file}: ${reason}`);
 }
 
 async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
@@ -160,7 +161,7 @@ function buildProgram(): Command {
 
   program
     .command('clean')
-    .description('Create the directory if missing, and remove the metrics files of earlier runs (only those). Run before the service starts.')
+    .description('Create the directory if missing, and remove the metrics files of earlier runs (only those: a running writer\'s files are kept, and listed). Run once before the service starts, before any writer of either language.')
     .option('--dir <path>', 'the metrics directory')
     .addHelpText('after', helpAfter(['prom-multiproc clean --dir /run/app-metrics && node server.js']))
     .action(clean);

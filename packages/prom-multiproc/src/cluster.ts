@@ -1,4 +1,5 @@
 import nodeCluster, { type Cluster, type Worker } from 'node:cluster';
+import * as path from 'node:path';
 import { MultiprocessDirectoryError } from './errors.js';
 import { cleanDirectory, markProcessDead } from './processes.js';
 import { reportOnce } from './report.js';
@@ -17,13 +18,21 @@ export interface ClusterMetricsOptions {
   identityOf?: (worker: Worker) => string | number | undefined;
   /** Also fold each exited worker's files into the archive (see compactDirectory). */
   compact?: boolean;
+  /**
+   * Whether to clean the directory first (cleanDirectory: the files of earlier runs go, a
+   * running writer's stay). Default true, right for a Node-only service. Pass false when
+   * something else cleans the directory, e.g. a fleet of Node and Python workers whose start-up
+   * runs `prom-multiproc clean` once, before any writer of either language starts; the
+   * directory must then exist.
+   */
+  clean?: boolean;
 }
 
 /**
- * For the cluster primary, before it forks: empties the directory, hands it to the workers
- * (through PROM_MULTIPROC_DIR) and marks every worker that exits dead (by its pid, or by
- * `identityOf`), which is what gunicorn's child_exit hook does for Python. Returns a function
- * that removes the hook.
+ * For the cluster primary, before it forks: cleans the directory (unless `clean: false`),
+ * hands it to the workers (through PROM_MULTIPROC_DIR) and marks every worker that exits dead
+ * (by its pid, or by `identityOf`), which is what gunicorn's child_exit hook does for Python.
+ * Returns a function that removes the hook.
  */
 export function setupClusterMetrics(options: ClusterMetricsOptions = {}): () => void {
   const cluster = options.cluster ?? nodeCluster;
@@ -31,7 +40,7 @@ export function setupClusterMetrics(options: ClusterMetricsOptions = {}): () => 
   if (dir === undefined) {
     throw new MultiprocessDirectoryError('setupClusterMetrics needs a directory: pass { dir } or set PROM_MULTIPROC_DIR', '');
   }
-  const { dir: resolved } = cleanDirectory(dir);
+  const resolved = options.clean === false ? path.resolve(dir) : cleanDirectory(dir).dir;
   process.env.PROM_MULTIPROC_DIR = resolved;
   const identityOf = options.identityOf ?? ((worker: Worker) => worker.process.pid);
   const onExit = (worker: Worker): void => {

@@ -69,3 +69,20 @@ export function parseFileName(name: string): ParsedFileName | undefined {
   }
   return undefined;
 }
+
+// A new metrics file is written under `<file>.<pid>-<8 hex>.tmp` (the creator's pid) and
+// linked into place; no collector reads the name, and a creator killed before it unlinked it
+// leaves it behind.
+const TEMPORARY_NAME = /^(.+)\.(\d+)-[0-9a-f]{8}\.tmp$/;
+
+/** The temporary name a process writes `file` under before it links it into place. */
+export function temporaryNameOf(file: string, pid: number, nonce: string): string {
+  return `${file}.${pid}-${nonce}.tmp`;
+}
+
+/** The metrics file name and creator pid of a temporary name of ours, or undefined for any other name. */
+export function parseTemporaryName(name: string): { target: string; pid: number } | undefined {
+  const match = TEMPORARY_NAME.exec(name);
+  if (match === null || parseFileName(match[1]!) === undefined) return undefined;
+  return { target: match[1]!, pid: Number(match[2]) };
+}

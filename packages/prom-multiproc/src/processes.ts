@@ -5,6 +5,7 @@ import { compactDirectory, type CompactionResult } from './compaction/compact.js
 import { MANIFEST_NAME } from './compaction/manifest.js';
 import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProblem } from './fileNames.js';
 import { removeDeadLocks } from './identityLock.js';
+import { temporaryFileCreator, whyLive, type KeptFile } from './liveWriters.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
 
 function requireDirectory(dir: string | undefined, what: string): string {
@@ -77,9 +78,13 @@ function removeIfOurs(file: string): boolean {
 /**
  * Empties the directory of metrics files at service start, so that files of a previous run
  * do not bring back its series. Creates the directory when missing. Removes only regular
- * files named as the library names them; refuses the root, non-directories and symlinks.
+ * files named as the library names them (and the temporary files of killed writers and
+ * compactions); refuses the root, non-directories and symlinks. Never removes the files of a
+ * writer that is still running (liveWriters.ts): a Node writer holding its lock, or a process
+ * of this host whose pid names the file and that started before it (a Python writer); those
+ * are returned in `kept`, with the reason.
  */
-export function cleanDirectory(dir: string): { dir: string; removed: string[] } {
+export function cleanDirectory(dir: string): { dir: string; removed: string[]; kept: KeptFile[] } {
   const directory = path.resolve(dir);
   if (directory === path.parse(directory).root) {
     throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is the file system root`, directory);
@@ -92,7 +97,7 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[] } 
   }
   if (stat === undefined) {
     fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
-    return { dir: directory, removed: [] };
+    return { dir: directory, removed: [], kept: [] };
   }
   if (stat.isSymbolicLink()) {
     throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is a symbolic link; pass the real directory`, directory);
@@ -101,13 +106,27 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[] } 
     throw new MultiprocessDirectoryError(`refusing to clean ${directory}: it is not a directory; pass the directory the metrics files are written to`, directory);
   }
   const removed: string[] = [];
+  const kept: KeptFile[] = [];
   for (const name of fs.readdirSync(directory).sort()) {
-    // Our files, and the compaction manifest that says which of them are current.
-    if (parseFileName(name) === undefined && name !== MANIFEST_NAME) continue;
+    if (!isCleanable(name)) continue;
     const file = path.join(directory, name);
-    if (removeIfOurs(file)) removed.push(file);
+    const reason = whyKept(directory, name);
+    if (reason !== undefined) kept.push({ file, reason });
+    else if (removeIfOurs(file)) removed.push(file);
   }
   // Identity locks left by writers that were killed; live writers' locks stay.
   removed.push(...removeDeadLocks(directory));
-  return { dir: directory, removed };
+  return { dir: directory, removed, kept };
+}
+
+/** Our files, the compaction manifest that says which of them are current, and our temporary files. */
+function isCleanable(name: string): boolean {
+  return parseFileName(name) !== undefined || name === MANIFEST_NAME || temporaryFileCreator(name) !== undefined;
+}
+
+/** Why a running writer still needs the file, or undefined when clean may remove it. */
+function whyKept(directory: string, name: string): string | undefined {
+  const stat = fs.lstatSync(path.join(directory, name), { throwIfNoEntry: false });
+  if (stat === undefined || !stat.isFile()) return undefined; // gone, or not ours: removeIfOurs decides
+  return whyLive(directory, name, stat);
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseTemporaryName, temporaryNameOf } from '../fileNames.js';
 import {
   FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, writeEntry, writeUsed,
   writeValue, type Entry,
@@ -17,8 +19,11 @@ const CREATE_NEW = OPEN_EXISTING | fs.constants.O_CREAT | fs.constants.O_EXCL;
 // others nothing: metrics can tell a lot about a service.
 const FILE_MODE = 0o640;
 // How often a writing process checks that its path still names its file (a directory removed
-// and recreated, `clean` under a live worker): one lstat a second per file.
+// and recreated, another file renamed over it): one lstat a second per file.
 const REPLACED_CHECK_MS = 1000;
+// Test hook: the creator stops itself right after linking a new file into place, before it
+// unlinks the temporary name, so that a test can SIGKILL it there. Read once, at import.
+const STOP_AFTER_LINK = process.env.PROM_MULTIPROC_TEST_STOP_AFTER_LINK === '1';
 
 export interface MetricFileHooks {
   /** Called once when the file first has something to write since its last flush. */
@@ -58,7 +63,7 @@ export class MetricFile implements CellOwner {
   ) {
     this.fd = openOrCreate(path);
     try {
-      const stat = fs.fstatSync(this.fd);
+      const stat = withoutLeftoverTemporaryName(path, fs.fstatSync(this.fd), this.fd);
       checkOpenedFile(path, stat);
       this.inode = stat.ino;
       const size = stat.size;
@@ -343,7 +348,7 @@ function openOrCreate(file: string): number {
  * whatever is there. Either way a reader finds the old file or the complete new one.
  */
 function createComplete(file: string, image: Buffer, length: number, size: number, replace: boolean): number | undefined {
-  const temporary = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const temporary = temporaryNameOf(file, process.pid, randomBytes(4).toString('hex'));
   const fd = fs.openSync(temporary, CREATE_NEW, FILE_MODE);
   let named = false;
   try {
@@ -354,6 +359,7 @@ function createComplete(file: string, image: Buffer, length: number, size: numbe
     } else {
       try {
         fs.linkSync(temporary, file);
+        if (STOP_AFTER_LINK) process.kill(process.pid, 'SIGSTOP');
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return undefined;
@@ -373,6 +379,37 @@ function createComplete(file: string, image: Buffer, length: number, size: numbe
       // already renamed into place
     }
   }
+}
+
+/**
+ * A creator killed between linking a new file into place and unlinking its temporary name
+ * leaves that name as a second link to the file. Such a twin is ours and no collector reads
+ * it: it is unlinked, so that the file has the one name checkOpenedFile asks for. Any other
+ * second link stays, and is refused. Returns the file's stat as it is now.
+ */
+function withoutLeftoverTemporaryName(file: string, stat: fs.Stats, fd: number): fs.Stats {
+  if (!stat.isFile() || stat.nlink !== 2) return stat;
+  const dir = dirname(file);
+  const name = basename(file);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return stat;
+  }
+  for (const candidate of names) {
+    if (parseTemporaryName(candidate)?.target !== name) continue;
+    const twin = join(dir, candidate);
+    const twinStat = fs.lstatSync(twin, { throwIfNoEntry: false });
+    if (twinStat === undefined || twinStat.ino !== stat.ino || twinStat.dev !== stat.dev) continue;
+    try {
+      fs.unlinkSync(twin);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return stat;
+    }
+    return fs.fstatSync(fd);
+  }
+  return stat;
 }
 
 /**
