@@ -14,6 +14,15 @@
 //     holder touches it within a second, and the contender throws; an untouched lock is dead.
 // A dead holder's lock is taken over; a live holder's makes the contender throw, naming the
 // identity, the directory, the holder and the fix.
+//
+// A worker thread's lock also names its OS thread (Linux: /proc/thread-self), so a thread of
+// the same process, or a process on the same host, can tell that a terminated thread's lock
+// is dead at once instead of watching it for STALE_MS.
+//
+// A compactor holds the lock of each identity it folds (holdIdentityForCompaction) for the few
+// milliseconds between reading that identity's files and deleting them: a writer of that
+// identity starting meanwhile waits for it, then starts from nothing, as its old values are
+// in the archive. Without the hold, it would adopt values the archive also counts.
 
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,6 +37,9 @@ const TOUCH_EVERY_MS = 1000;
 /** A lock untouched this long is dead: five missed touches (an event loop blocked that long may lose it to a contender). */
 export const STALE_MS = 5000;
 const POLL_MS = 100;
+/** How long a writer waits for a compactor folding its identity before it gives up (a fold holds it for milliseconds). */
+const COMPACTION_WAIT_MS = 30_000;
+const COMPACTION_POLL_MS = 5;
 const LOCK_MODE = 0o640;
 
 export interface IdentityLock {
@@ -45,11 +57,16 @@ interface Holder {
   /** The process's start time in clock ticks since boot (Linux), to tell a reused pid; '' elsewhere. */
   started: string;
   token: string;
+  /** A worker thread's OS thread id and start time (Linux), to tell a thread that has ended. */
+  tid?: number;
+  threadStarted?: string;
+  /** Set when a compactor holds the identity while it folds its files. */
+  purpose?: 'compaction';
 }
 
 type Verdict = 'live' | 'dead' | 'unknown';
 
-interface Observation {
+export interface Observation {
   raw: string;
   holder: Holder | undefined;
   mtimeMs: number;
@@ -72,13 +89,17 @@ export function identityOfLockFile(name: string): string | undefined {
 export function acquireIdentityLock(dir: string, identity: string): IdentityLock {
   const file = path.join(dir, lockFileName(identity));
   const token = randomUUID();
-  const record = JSON.stringify({ ...self(), thread: threadId, token } satisfies Holder);
+  const record = holderRecord(token);
   const startedAt = Date.now();
   let watched: { seen: Observation; since: number } | undefined;
+  let compactor: { seen: Observation; since: number } | undefined;
   let seen: Observation | undefined;
   for (;;) {
     // However the lock changes hands meanwhile (contenders racing for a dead holder's), give up in time.
-    if (seen !== undefined && Date.now() - startedAt > 2 * STALE_MS) throw inUse(identity, dir, file, seen);
+    const waitedMs = Date.now() - startedAt;
+    if (seen !== undefined && waitedMs > (seen.holder?.purpose === 'compaction' ? COMPACTION_WAIT_MS : 2 * STALE_MS)) {
+      throw inUse(identity, dir, file, seen);
+    }
     let created: boolean;
     try {
       created = createLock(file, record);
@@ -96,6 +117,16 @@ export function acquireIdentityLock(dir: string, identity: string): IdentityLock
     seen = observe(file);
     if (seen === undefined) continue; // released meanwhile
     const verdict = judge(seen.holder);
+    if (seen.holder?.purpose === 'compaction' && verdict !== 'dead') {
+      // A compactor is folding this identity's files: wait until they are in the archive and
+      // gone. It touches the lock while it lives; one whose lock stops changing is dead.
+      if (compactor === undefined || compactor.seen.mtimeMs !== seen.mtimeMs || compactor.seen.raw !== seen.raw) {
+        compactor = { seen, since: Date.now() };
+      }
+      if (untouchedTooLong(seen, compactor.since)) removeIfUnchanged(file, seen);
+      else sleep(COMPACTION_POLL_MS);
+      continue;
+    }
     if (verdict === 'live') throw inUse(identity, dir, file, seen);
     if (verdict === 'dead' || untouchedTooLong(seen, watched?.since)) {
       removeIfUnchanged(file, seen);
@@ -128,6 +159,115 @@ export function removeLockIfDead(dir: string, identity: string, deadThread?: num
   return removeIfUnchanged(file, seen);
 }
 
+/**
+ * Removes the lock of an identity the caller knows to have ended (markProcessDead): unless
+ * its holder is provably alive, a process of this host that is running or a thread of this
+ * process that is. A holder elsewhere that still touches its lock is left (a compaction
+ * watches it); one that cannot be judged but is this process's own other thread is taken
+ * at the caller's word. Returns whether it did.
+ */
+export function releaseLockOfEnded(dir: string, identity: string): boolean {
+  const file = path.join(dir, lockFileName(identity));
+  let seen: Observation | undefined;
+  try {
+    seen = observe(file);
+  } catch {
+    return false;
+  }
+  if (seen === undefined) return false;
+  const verdict = judge(seen.holder);
+  if (verdict === 'live') return false;
+  const ownOtherThread = seen.holder !== undefined && isThisProcess(seen.holder) && seen.holder.thread !== threadId;
+  if (verdict === 'dead' || ownOtherThread || untouchedTooLong(seen, undefined)) return removeIfUnchanged(file, seen);
+  return false;
+}
+
+/**
+ * Removes the locks in `dir` held by worker thread `deadThread` of this process, whatever
+ * identity they name (a thread may write under an identity of its own choosing, `pool-3`).
+ * Returns the identities whose locks went.
+ */
+export function removeLocksOfThread(dir: string, deadThread: number): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const identity = identityOfLockFile(name);
+    if (identity === undefined) continue;
+    let seen: Observation | undefined;
+    try {
+      seen = observe(path.join(dir, name));
+    } catch {
+      continue;
+    }
+    const holder = seen?.holder;
+    if (holder === undefined || !isThisProcess(holder) || holder.thread !== deadThread || holder.purpose !== undefined) continue;
+    if (removeIfUnchanged(path.join(dir, name), seen!)) removed.push(identity);
+  }
+  return removed;
+}
+
+/** What a compactor found when it tried to hold an identity. */
+export type CompactionHold =
+  | { held: IdentityLock }
+  /** A live writer holds it: not to be folded. */
+  | { live: string }
+  /** Held from elsewhere and not provably dead: dead once it stays untouched while watched (watchUntouched). */
+  | { unknown: LockSighting };
+
+/** A lock seen at one moment, to tell later whether it was touched since. */
+export interface LockSighting {
+  readonly file: string;
+  readonly seen: Observation;
+  readonly since: number;
+}
+
+/**
+ * Takes the lock of `identity` for a compaction without waiting: a dead or stale holder's
+ * lock is taken over; a live holder's, or one that cannot be judged yet, is left.
+ */
+export function holdIdentityForCompaction(dir: string, identity: string): CompactionHold {
+  const file = path.join(dir, lockFileName(identity));
+  const token = randomUUID();
+  const record = holderRecord(token, 'compaction');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (createLock(file, record)) return { held: new HeldLock(file, record, token, identity, dir, true) };
+    const seen = observe(file);
+    if (seen === undefined) continue;
+    const verdict = judge(seen.holder);
+    if (verdict === 'dead' || untouchedTooLong(seen, undefined)) {
+      removeIfUnchanged(file, seen);
+      continue;
+    }
+    if (verdict === 'live') return { live: `${describe(seen.holder)} holds ${file}` };
+    return { unknown: { file, seen, since: Date.now() } };
+  }
+  return { live: `${file} keeps changing hands` };
+}
+
+/**
+ * What became of a lock seen earlier, judged by this process's clock only (so no clock skew
+ * between hosts can make a live lock look dead): 'touched' (or taken by another holder),
+ * 'removed' (untouched for STALE_MS since it was seen, or gone: the identity may be held
+ * now), or 'watching' (not watched long enough to tell).
+ */
+export function followSighting(sighting: LockSighting): 'touched' | 'removed' | 'watching' {
+  let now: Observation | undefined;
+  try {
+    now = observe(sighting.file);
+  } catch {
+    return 'touched'; // no longer a lock file of ours: not ours to judge
+  }
+  if (now === undefined) return 'removed';
+  if (now.raw !== sighting.seen.raw || now.mtimeMs !== sighting.seen.mtimeMs) return 'touched';
+  if (Date.now() - sighting.since <= STALE_MS) return 'watching';
+  return removeIfUnchanged(sighting.file, now) ? 'removed' : 'touched';
+}
+
 /** Whether a live process holds the lock of `identity` in `dir` (one that is not provably dead or stale). */
 export function isIdentityLocked(dir: string, identity: string): boolean {
   let seen: Observation | undefined;
@@ -139,14 +279,52 @@ export function isIdentityLocked(dir: string, identity: string): boolean {
   return seen !== undefined && judge(seen.holder) !== 'dead' && !untouchedTooLong(seen, undefined);
 }
 
-/** Removes the locks in `dir` whose holders are dead or stale (for `clean`). Returns their paths. */
-export function removeDeadLocks(dir: string): string[] {
+/**
+ * Removes the locks in `dir` whose holders are dead or stale (for `clean`). A lock held from
+ * elsewhere (another host or container) is watched, all of them together, for STALE_MS: an
+ * untouched one is dead and goes too. Returns the locks removed, and the ones held from
+ * elsewhere that were kept, with why.
+ */
+export function sweepDeadLocks(dir: string): { removed: string[]; kept: { file: string; reason: string }[] } {
   const removed: string[] = [];
+  const kept: { file: string; reason: string }[] = [];
+  let watching: LockSighting[] = [];
   for (const name of fs.readdirSync(dir).sort()) {
-    const identity = identityOfLockFile(name);
-    if (identity !== undefined && removeLockIfDead(dir, identity)) removed.push(path.join(dir, name));
+    if (identityOfLockFile(name) === undefined) continue;
+    const file = path.join(dir, name);
+    let seen: Observation | undefined;
+    try {
+      seen = observe(file);
+    } catch {
+      continue; // not a regular file: not ours to remove
+    }
+    if (seen === undefined) continue;
+    const verdict = judge(seen.holder);
+    if (verdict === 'dead' || untouchedTooLong(seen, undefined)) {
+      if (removeIfUnchanged(file, seen)) removed.push(file);
+    } else if (verdict === 'unknown') {
+      watching.push({ file, seen, since: Date.now() });
+    }
+    // A running holder of this host needs no word: its files say they are kept for its lock.
   }
-  return removed;
+  while (watching.length > 0) {
+    sleep(POLL_MS);
+    const still: LockSighting[] = [];
+    for (const sighting of watching) {
+      const fate = followSighting(sighting);
+      if (fate === 'removed') removed.push(sighting.file);
+      else if (fate === 'watching') still.push(sighting);
+      else {
+        kept.push({
+          file: sighting.file,
+          reason: `${describe(sighting.seen.holder)} touched it within the last ${STALE_MS / 1000} s: a live writer elsewhere ` +
+            '(another host or container). If it is gone, remove the lock file.',
+        });
+      }
+    }
+    watching = still;
+  }
+  return { removed, kept };
 }
 
 class HeldLock implements IdentityLock {
@@ -257,7 +435,13 @@ function inUse(identity: string, dir: string, file: string, seen: Observation): 
 function describe(holder: Holder | undefined): string {
   if (holder === undefined) return 'another process';
   const thread = holder.thread === 0 ? '' : ` (worker thread ${holder.thread})`;
-  return `process ${holder.pid}${thread} on host ${holder.host}`;
+  const compacting = holder.purpose === 'compaction' ? ', compacting' : '';
+  return `process ${holder.pid}${thread} on host ${holder.host}${compacting}`;
+}
+
+function holderRecord(token: string, purpose?: 'compaction'): string {
+  const thread = threadId === 0 ? {} : threadOfSelf();
+  return JSON.stringify({ ...self(), thread: threadId, token, ...thread, ...(purpose === undefined ? {} : { purpose }) } satisfies Holder);
 }
 
 /** Creates the lock with our record; false when it exists. Throws the file system's error otherwise. */
@@ -327,12 +511,26 @@ function judge(holder: Holder | undefined): Verdict {
   if (holder.host !== me.host || holder.pidNamespace !== me.pidNamespace) return 'unknown';
   if (holder.pid === process.pid) {
     if (holder.started !== me.started) return 'dead'; // an earlier process that had our pid
-    // This process: this thread's own store is certainly live; another thread's end we cannot see.
-    return holder.thread === threadId ? 'live' : 'unknown';
+    // This process: this thread's own store is certainly live; another thread's, while its OS thread runs.
+    if (holder.thread === threadId) return 'live';
+    return threadVerdict(holder) ?? 'unknown';
   }
   if (!pidExists(holder.pid)) return 'dead';
   const started = startOf(holder.pid);
-  return started !== '' && holder.started !== '' && started !== holder.started ? 'dead' : 'live';
+  if (started !== '' && holder.started !== '' && started !== holder.started) return 'dead';
+  return threadVerdict(holder) ?? 'live';
+}
+
+/** For a worker thread's lock whose OS thread is known: whether that thread still runs. */
+function threadVerdict(holder: Holder): Verdict | undefined {
+  if (holder.thread === 0 || holder.tid === undefined || holder.threadStarted === undefined) return undefined;
+  const started = startOf(holder.pid, holder.tid);
+  if (started === '') return pidExists(holder.pid) && existsTask(holder.pid, holder.tid) ? undefined : 'dead';
+  return started === holder.threadStarted ? 'live' : 'dead';
+}
+
+function existsTask(pid: number, tid: number): boolean {
+  return fs.existsSync(`/proc/${pid}/task/${tid}`);
 }
 
 function isThisProcess(holder: Holder): boolean {
@@ -351,6 +549,8 @@ function parseHolder(raw: string): Holder | undefined {
       thread: typeof value.thread === 'number' ? value.thread : 0,
       started: typeof value.started === 'string' ? value.started : '',
       token: value.token,
+      ...(typeof value.tid === 'number' && typeof value.threadStarted === 'string' ? { tid: value.tid, threadStarted: value.threadStarted } : {}),
+      ...(value.purpose === 'compaction' ? { purpose: value.purpose } : {}),
     };
   } catch {
     return undefined;
@@ -372,10 +572,29 @@ function pidNamespace(): string {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in ticks since boot), or '' where there is no /proc. */
-function startOf(pid: number): string {
+let threadCache: { tid: number; threadStarted: string } | {} | undefined;
+
+/** This OS thread's id and start time, from /proc/thread-self (Linux); nothing elsewhere. */
+function threadOfSelf(): { tid: number; threadStarted: string } | {} {
+  if (threadCache !== undefined) return threadCache;
+  threadCache = {};
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')));
+    const threadStarted = startOf(process.pid, tid);
+    if (Number.isInteger(tid) && threadStarted !== '') threadCache = { tid, threadStarted };
+  } catch {
+    // No /proc: a thread's end is then seen by its lock going untouched.
+  }
+  return threadCache;
+}
+
+/**
+ * Field 22 of /proc/<pid>/stat, or of a thread's /proc/<pid>/task/<tid>/stat (start time in
+ * ticks since boot), or '' where there is none.
+ */
+function startOf(pid: number, tid?: number): string {
+  try {
+    const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return fields[19] ?? '';

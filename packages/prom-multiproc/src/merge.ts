@@ -268,8 +268,12 @@ interface Cell {
   filled: boolean;
 }
 
-/** How a value is merged into its cell. */
-type Rule = 'sum' | 'min' | 'max' | 'mostrecent' | 'last';
+/**
+ * How a value is merged into its cell. An `all` gauge's series belongs to one identity: its
+ * live file's value ('last') wins over an archived value of an earlier process of that
+ * identity ('archived', kept only while no live file gave one), in whichever order the files come.
+ */
+type Rule = 'sum' | 'min' | 'max' | 'mostrecent' | 'last' | 'archived';
 
 /**
  * Where a key's values went in the merge in progress, kept on the key: the next file of the
@@ -348,7 +352,7 @@ export class Merger {
     const { cell, rule } = targetOf(family, key, file.id);
     mergeInto(cell, rule, value, timestamp);
     // An all-mode gauge's series is the file's identity: the next file's is another one.
-    if (rule !== 'last') key.merging = { merger: this, kind: file.kind, cell, rule };
+    if (rule !== 'last' && rule !== 'archived') key.merging = { merger: this, kind: file.kind, cell, rule };
   }
 
   result(): MetricFamily[] {
@@ -375,6 +379,11 @@ function mergeInto(cell: Cell, rule: Rule, value: number, timestamp: number): vo
       break;
     case 'last':
       cell.value = value;
+      cell.timestamp = LIVE;
+      break;
+    case 'archived':
+      if (cell.timestamp === LIVE) return;
+      cell.value = value;
       break;
     case 'mostrecent':
       // The newest timestamp wins, and only one strictly newer than 0.
@@ -384,6 +393,9 @@ function mergeInto(cell: Cell, rule: Rule, value: number, timestamp: number): vo
   }
   cell.filled = true;
 }
+
+/** Marks an `all` gauge's cell whose value came from a live file (all-mode timestamps are unused). */
+const LIVE = -1;
 
 const newCell = (): Cell => ({ value: 0, timestamp: 0, filled: false });
 
@@ -424,9 +436,10 @@ function targetOf(family: FamilyAccumulator, key: DecodedKey, fileId: string): {
   const rule = GAUGE_RULES[family.mode ?? 'all'];
   if (rule === 'last') {
     // The pid label is the file's identity, except in an archive, which keeps each process's own.
-    const pid = isArchiveIdentity(fileId) && key.labels.pid !== undefined ? key.labels.pid : fileId;
+    const archived = isArchiveIdentity(fileId) && key.labels.pid !== undefined;
+    const pid = archived ? key.labels.pid! : fileId;
     const series = seriesOf(family.series, `${key.labelsWithoutPidId}\u0000${pid}`, { ...key.labelsWithoutPid, pid });
-    return { cell: cellOf(series.values, key.sampleName), rule };
+    return { cell: cellOf(series.values, key.sampleName), rule: archived ? 'archived' : 'last' };
   }
   return { cell: cellOf(seriesOf(family.series, key.labelsWithoutPidId, key.labelsWithoutPid).values, key.sampleName), rule };
 }

@@ -2,9 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from './errors.js';
 import { compactDirectory, type CompactionResult } from './compaction/compact.js';
+import { isGenerationClaim } from './compaction/commit.js';
 import { MANIFEST_NAME } from './compaction/manifest.js';
 import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProblem } from './fileNames.js';
-import { removeDeadLocks } from './identityLock.js';
+import { releaseLockOfEnded, sweepDeadLocks } from './identityLock.js';
 import { temporaryFileCreator, whyLive, type KeptFile } from './liveWriters.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
 
@@ -53,6 +54,8 @@ function removeLiveGauges(id: string | number, dir: string | undefined): string[
     const file = path.join(directory, fileNameOf(`gauge_${mode}`, identity));
     if (removeIfOurs(file)) removed.push(file);
   }
+  // The identity has ended: its lock must not make a successor wait, nor keep compaction away.
+  releaseLockOfEnded(directory, identity);
   return removed;
 }
 
@@ -115,13 +118,15 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[]; k
     else if (removeIfOurs(file)) removed.push(file);
   }
   // Identity locks left by writers that were killed; live writers' locks stay.
-  removed.push(...removeDeadLocks(directory));
+  const locks = sweepDeadLocks(directory);
+  removed.push(...locks.removed);
+  kept.push(...locks.kept);
   return { dir: directory, removed, kept };
 }
 
 /** Our files, the compaction manifest that says which of them are current, and our temporary files. */
 function isCleanable(name: string): boolean {
-  return parseFileName(name) !== undefined || name === MANIFEST_NAME || temporaryFileCreator(name) !== undefined;
+  return parseFileName(name) !== undefined || name === MANIFEST_NAME || isGenerationClaim(name) || temporaryFileCreator(name) !== undefined;
 }
 
 /** Why a running writer still needs the file, or undefined when clean may remove it. */

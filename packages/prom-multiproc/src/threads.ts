@@ -4,7 +4,7 @@
 import type { Worker } from 'node:worker_threads';
 import { MetricConfigurationError } from './errors.js';
 import { threadIdentity } from './identity.js';
-import { removeLockIfDead } from './identityLock.js';
+import { removeLocksOfThread } from './identityLock.js';
 import { markProcessDead } from './processes.js';
 import { reportOnce } from './report.js';
 import { configuredProcessIdentity, directoryFromEnvironment } from './storage/defaultStore.js';
@@ -32,19 +32,20 @@ export function markThreadDead(threadId: number, options: ThreadDeathOptions = {
         'read worker.threadId before the thread exits (it is -1 afterwards)',
     );
   }
+  const dir = options.dir ?? directoryFromEnvironment();
   const processIdentity = options.pid ?? configuredProcessIdentity();
-  if (processIdentity === undefined) {
+  const identities = new Set<string>();
+  if (processIdentity !== undefined) identities.add(threadIdentity(processIdentity, threadId));
+  // The thread is known to have ended, so its locks go even though the process lives on,
+  // whatever identity it wrote under (a pool may name its threads by slot, `pool-3`).
+  if (dir !== undefined) for (const identity of removeLocksOfThread(dir, threadId)) identities.add(identity);
+  if (identities.size === 0) {
     throw new MetricConfigurationError(
-      'markThreadDead cannot tell the identity of the thread: this process names its files with an identity function, ' +
-        'which also names its threads; call markProcessDead(<the identity the thread used>) instead',
+      `markThreadDead cannot tell the identity of thread ${threadId}: this process names its files with an identity function, ` +
+        'and the thread left no lock that names it (it ended normally, or wrote no metrics); call markProcessDead(<the identity the thread used>) instead',
     );
   }
-  const identity = threadIdentity(processIdentity, threadId);
-  const removed = markProcessDead(identity, options.dir);
-  const dir = options.dir ?? directoryFromEnvironment();
-  // The thread is known to have ended, so its lock goes even though the process lives on.
-  if (dir !== undefined) removeLockIfDead(dir, identity, threadId);
-  return removed;
+  return [...identities].flatMap((identity) => markProcessDead(identity, options.dir));
 }
 
 /**

@@ -6,6 +6,7 @@
 // A scrape reads it before and after reading the directory and starts over if it changed,
 // so it sees one side of a commit or the other, never both, without taking a lock.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from '../fileNames.js';
@@ -56,7 +57,8 @@ export function sameManifest(a: Manifest, b: Manifest): boolean {
  */
 export function writeManifestSync(dir: string, manifest: Manifest): void {
   const target = path.join(dir, MANIFEST_NAME);
-  const aside = `${target}.tmp-${process.pid}`;
+  // Unique to this write: a compactor that lost the directory lock may be writing too (commit.ts).
+  const aside = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o644 });
   renameSync(aside, target);
 }
