@@ -16,7 +16,11 @@ export interface ClusterMetricsOptions {
    * `configure({ identity: \`w${cluster.worker.id}\` })` in the worker; undefined skips the worker.
    */
   identityOf?: (worker: Worker) => string | number | undefined;
-  /** Also fold each exited worker's files into the archive (see compactDirectory). */
+  /**
+   * Also fold each exited worker's files into the archive (see compactDirectory). Off by
+   * default; never in a directory that Python's collector scrapes (it takes no lock, and
+   * miscounts or fails during a compaction).
+   */
   compact?: boolean;
   /**
    * Whether to clean the directory first (cleanDirectory: the files of earlier runs go, a

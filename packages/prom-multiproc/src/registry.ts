@@ -24,7 +24,9 @@ export interface MultiprocessRegistryOptions {
    * Fold the files of dead processes into the archive whenever a scrape finds more than
    * `files` metrics files (in the background, after the scrape). Dead means: the process id
    * no longer exists on this host (see compactDirectory), so leave this off when processes
-   * in other containers or hosts write the directory.
+   * in other containers or hosts write the directory. Off by default; never turn it on in a
+   * directory that Python's collector scrapes (it takes no lock, and miscounts or fails
+   * during a compaction).
    */
   autoCompact?: { files: number };
   /**
