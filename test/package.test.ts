@@ -1,31 +1,137 @@
-// The package as users get it: built, then loaded by name with `import` and `require`,
-// from a project that has it in node_modules.
+// The package as users get it: `npm pack` of a copy of the package directory that has never
+// been built (so the tarball holds only what packing itself makes), unpacked into an empty
+// app's node_modules, then loaded by name with `import`, `require`, its CLI and TypeScript.
+// The shared working tree's dist/ is never touched.
+//
+// By default the tarball is unpacked where `npm install` would put it and its dependencies
+// are linked from the workspace's node_modules (fast, offline). PACKAGE_TEST_REGISTRY=1
+// runs a real `npm install <tarball>` against the npm registry instead.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import {
+  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from './helpers/fixtures.js';
 
 const packageDir = path.join(repoRoot, 'packages', 'prom-multiproc');
+const tsc = createRequire(path.join(repoRoot, 'package.json')).resolve('typescript/bin/tsc');
+const fromRegistry = process.env.PACKAGE_TEST_REGISTRY === '1';
 
-describe('the built package', () => {
-  let project: string;
+function run(command: string, args: string[], options: SpawnSyncOptions & { cwd: string }) {
+  const result = spawnSync(command, args, { encoding: 'utf8', shell: process.platform === 'win32', ...options });
+  const output = `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`;
+  assert.equal(result.status, 0, `${command} ${args.join(' ')} (in ${options.cwd}) failed:\n${output}${result.error ? String(result.error) : ''}`);
+  return String(result.stdout);
+}
+
+function link(target: string, at: string) {
+  mkdirSync(path.dirname(at), { recursive: true });
+  symlinkSync(target, at, 'junction');
+}
+
+describe('the packed package', () => {
+  let work: string;
+  let tarball: string;
+  let tarballFiles: string[];
+  let app: string;
+  let installed: string;
 
   before(() => {
-    execFileSync(process.execPath, [path.join(packageDir, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-    project = mkdtempSync(path.join(tmpdir(), 'pm-package-'));
-    mkdirSync(path.join(project, 'node_modules'));
-    symlinkSync(packageDir, path.join(project, 'node_modules', 'prom-multiproc'), 'dir');
+    work = mkdtempSync(path.join(tmpdir(), 'pm-package-'));
+    // The workspace as the package's build sees it, without any build output: the package's
+    // sources and scripts, the root files it reads, and the installed node_modules.
+    const copy = path.join(work, 'workspace');
+    const copiedPackage = path.join(copy, 'packages', 'prom-multiproc');
+    const skipped = new Set(['dist', 'node_modules'].map((name) => path.join(packageDir, name)));
+    cpSync(packageDir, copiedPackage, { recursive: true, filter: (source) => !skipped.has(source) && !source.endsWith('.tgz') });
+    for (const file of ['tsconfig.base.json', 'README.md', 'LICENSE']) cpSync(path.join(repoRoot, file), path.join(copy, file));
+    link(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'));
+    link(path.join(packageDir, 'node_modules'), path.join(copiedPackage, 'node_modules'));
+    assert.ok(!existsSync(path.join(copiedPackage, 'dist')));
+
+    const packed = path.join(work, 'packed');
+    mkdirSync(packed);
+    run('npm', ['pack', '--pack-destination', packed, '--loglevel', 'error'], { cwd: copiedPackage, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tarballs = readdirSync(packed).filter((name) => name.endsWith('.tgz'));
+    assert.equal(tarballs.length, 1, `one tarball expected, got ${tarballs.join(', ')}`);
+    tarball = path.join(packed, tarballs[0]!);
+    tarballFiles = run('tar', ['-tzf', tarball], { cwd: work })
+      .split('\n').filter((line) => line !== '' && !line.endsWith('/'))
+      .map((line) => line.replace(/^package\//, ''))
+      .sort();
+
+    app = path.join(work, 'app');
+    mkdirSync(app);
+    writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({ name: 'app', private: true, version: '1.0.0' }, null, 2)}\n`);
+    installed = path.join(app, 'node_modules', 'prom-multiproc');
+    if (fromRegistry) {
+      run('npm', ['install', '--no-audit', '--no-fund', '--loglevel', 'error', tarball, '@types/node@^20'], { cwd: app });
+      return;
+    }
+    // What `npm install <tarball>` does, with the dependencies the workspace already has.
+    mkdirSync(installed, { recursive: true });
+    run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1'], { cwd: work });
+    const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; bin?: Record<string, string>;
+    };
+    for (const name of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) {
+      link(realpathSync(path.join(packageDir, 'node_modules', name)), path.join(app, 'node_modules', name));
+    }
+    link(realpathSync(path.join(repoRoot, 'node_modules', '@types', 'node')), path.join(app, 'node_modules', '@types', 'node'));
+    for (const [name, file] of Object.entries(manifest.bin ?? {})) {
+      const target = path.join(installed, file);
+      if (existsSync(target)) chmodSync(target, 0o755);
+      link(path.relative(path.join(app, 'node_modules', '.bin'), target), path.join(app, 'node_modules', '.bin', name));
+    }
   });
-  after(() => rmSync(project, { recursive: true, force: true }));
+  after(() => rmSync(work, { recursive: true, force: true }));
 
   function node(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const result = spawnSync(process.execPath, args, { cwd: project, encoding: 'utf8', env: { ...process.env, ...env } });
-    assert.equal(result.status, 0, `node ${args.join(' ')} failed:\n${result.stderr}`);
-    return result.stdout;
+    return run(process.execPath, args, { cwd: app, env: { ...process.env, ...env }, shell: false });
   }
+
+  it('holds the built code, README.md and LICENSE, and no tests', () => {
+    const size = statSync(tarball).size;
+    for (const file of [
+      'package.json', 'README.md', 'LICENSE',
+      'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/cli.js',
+      'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json',
+    ]) {
+      assert.ok(tarballFiles.includes(file), `${file} missing from the ${size}-byte tarball, which holds: ${tarballFiles.join(', ')}`);
+    }
+    assert.equal(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), readFileSync(path.join(repoRoot, 'LICENSE'), 'utf8'));
+    assert.match(readFileSync(path.join(installed, 'README.md'), 'utf8'), /^# prom-multiproc/);
+    assert.deepEqual(tarballFiles.filter((file) => /\.test\.[cm]?[jt]s$/.test(file)), []);
+  });
+
+  it('has a file for every entry point package.json names', () => {
+    const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const named: string[] = [];
+    const collect = (value: unknown): void => {
+      if (typeof value === 'string') named.push(value);
+      else if (value && typeof value === 'object') Object.values(value).forEach(collect);
+    };
+    for (const field of ['main', 'module', 'types', 'exports', 'bin']) collect(manifest[field]);
+    assert.ok(named.length > 0);
+    for (const file of named) {
+      assert.ok(tarballFiles.includes(path.posix.normalize(file)), `package.json names ${file}, which the tarball does not hold`);
+    }
+  });
+
+  it('has no source map that points at a file it does not hold', () => {
+    const maps = tarballFiles.filter((file) => file.endsWith('.map'));
+    for (const map of maps) {
+      const { sources, sourceRoot } = JSON.parse(readFileSync(path.join(installed, map), 'utf8')) as { sources: string[]; sourceRoot?: string };
+      for (const source of sources) {
+        const file = path.posix.normalize(path.posix.join(path.posix.dirname(map), sourceRoot ?? '', source));
+        assert.ok(tarballFiles.includes(file), `${map} points at ${source} (${file}), which the tarball does not hold`);
+      }
+    }
+  });
 
   it('loads with require and serves a scrape', () => {
     const out = node(['-e', `
@@ -34,6 +140,7 @@ describe('the built package', () => {
       new MultiprocessRegistry().metrics().then((text) => process.stdout.write(text));
     `]);
     assert.match(out, /^jobs_total\{kind="a"\} 2$/m);
+    assert.equal(createRequire(path.join(app, 'package.json')).resolve('prom-multiproc'), realpathSync(path.join(installed, 'dist', 'cjs', 'index.js')));
   });
 
   it('loads with import and serves a scrape', () => {
@@ -41,12 +148,14 @@ describe('the built package', () => {
       import { Histogram, MultiprocessRegistry } from 'prom-multiproc';
       new Histogram({ name: 'h', help: 'H', buckets: [1] }).observe(0.5);
       process.stdout.write(await new MultiprocessRegistry().metrics());
+      process.stdout.write(import.meta.resolve('prom-multiproc'));
     `]);
     assert.match(out, /^h_bucket\{le="1.0"\} 1$/m);
     assert.match(out, /^h_count 1$/m);
+    assert.match(out, /prom-multiproc\/dist\/esm\/index\.js$/);
   });
 
-  it('shares one store between its ESM and CommonJS copies in one process', () => {
+  it('shares one store between its ESM and CommonJS copies in one process, and its CLI scrapes it', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pm-dual-'));
     try {
       node(['--input-type=module', '-e', `
@@ -58,18 +167,65 @@ describe('the built package', () => {
       `], { PROM_MULTIPROC_DIR: dir });
       const files = readdirSync(dir);
       assert.equal(files.length, 1, `one counter file expected, got ${files.join(', ')}`);
-      const out = spawnSync(process.execPath, [path.join(packageDir, 'dist', 'esm', 'cli.js'), 'scrape', '--dir', dir], { encoding: 'utf8' });
-      assert.equal(out.status, 0, out.stderr);
-      assert.match(out.stdout, /^from_esm_total 1$/m);
-      assert.match(out.stdout, /^from_cjs_total 2$/m);
+      const bin = path.join(app, 'node_modules', '.bin', 'prom-multiproc');
+      // Started as the shell would start it, so the shebang is part of the test.
+      const out = process.platform === 'win32'
+        ? node([bin, 'scrape', '--dir', dir])
+        : run(bin, ['scrape', '--dir', dir], { cwd: app, shell: false });
+      assert.match(out, /^from_esm_total 1$/m);
+      assert.match(out, /^from_cjs_total 2$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('ships type declarations for both entry points', () => {
-    for (const file of ['dist/esm/index.d.ts', 'dist/cjs/index.d.ts']) {
-      assert.ok(readdirSync(path.dirname(path.join(packageDir, file))).includes('index.d.ts'), `${file} missing`);
-    }
+  it('runs its CLI through node_modules/.bin', () => {
+    const out = process.platform === 'win32'
+      ? node([path.join(app, 'node_modules', '.bin', 'prom-multiproc'), '--help'])
+      : run(path.join(app, 'node_modules', '.bin', 'prom-multiproc'), ['--help'], { cwd: app, shell: false });
+    assert.match(out, /Usage: prom-multiproc/);
+    assert.match(out, /\bscrape\b/);
   });
+
+  // The @ts-expect-error lines fail if a name resolves to `any`, so a missing or unresolvable
+  // .d.ts cannot pass. One check reads every declaration file in full (skipLibCheck off, which
+  // also checks @types/node and takes seconds); the others only resolve and use them.
+  const esmSource = `
+import { Counter, MultiprocessRegistry, type MetricFamily } from 'prom-multiproc';
+const counter = new Counter({ name: 'jobs_total', help: 'Jobs', labelNames: ['kind'] as const });
+counter.labels({ kind: 'a' }).inc(2);
+const text: Promise<string> = new MultiprocessRegistry().metrics();
+// @ts-expect-error a scrape is a promise of text, not a number
+const wrong: number = new MultiprocessRegistry().metrics();
+// @ts-expect-error a counter needs a name
+new Counter({ help: 'no name' });
+export const used: [Promise<string>, number, MetricFamily[]] = [text, wrong, []];
+`;
+  const cjsSource = `
+import pm = require('prom-multiproc');
+const counter = new pm.Counter({ name: 'jobs_total', help: 'Jobs' });
+counter.inc();
+const text: Promise<string> = new pm.MultiprocessRegistry().metrics();
+// @ts-expect-error a scrape is a promise of text, not a number
+const wrong: number = new pm.MultiprocessRegistry().metrics();
+export = [text, wrong];
+`;
+  const typeChecks: { name: string; options: Record<string, unknown>; files: Record<string, string> }[] = [
+    { name: 'nodenext', options: { module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: false }, files: { 'esm.mts': esmSource, 'cjs.cts': cjsSource } },
+    { name: 'node16', options: { module: 'node16', moduleResolution: 'node16' }, files: { 'esm.mts': esmSource, 'cjs.cts': cjsSource } },
+    { name: 'bundler', options: { module: 'esnext', moduleResolution: 'bundler' }, files: { 'index.ts': esmSource } },
+    { name: 'node10', options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, files: { 'index.ts': esmSource } },
+  ];
+  for (const check of typeChecks) {
+    it(`type-checks an app that imports it with moduleResolution ${check.name}`, () => {
+      const dir = path.join(app, `types-${check.name}`);
+      mkdirSync(dir);
+      for (const [file, source] of Object.entries(check.files)) writeFileSync(path.join(dir, file), source);
+      writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], ...check.options },
+        files: Object.keys(check.files),
+      }, null, 2));
+      run(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { cwd: dir, shell: false });
+    });
+  }
 });

@@ -7,7 +7,14 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const packageDir = fileURLToPath(new URL('../', import.meta.url));
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  // TypeScript is a dependency of the workspace root, installed by its `npm run setup`.
+  console.error('build: TypeScript is not installed; run `npm run build` (or `npm run setup` first) at the repository root');
+  process.exit(1);
+}
 
 function compile(project) {
   const result = spawnSync(process.execPath, [tsc, '-p', project], { cwd: packageDir, stdio: 'inherit' });
