@@ -30,6 +30,7 @@ import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { MultiprocessDirectoryError } from './errors.js';
+import { processExists, processStat } from './procfs.js';
 import { reportOnce } from './report.js';
 
 const LOCK_PREFIX = '.lock-';
@@ -515,7 +516,7 @@ function judge(holder: Holder | undefined): Verdict {
     if (holder.thread === threadId) return 'live';
     return threadVerdict(holder) ?? 'unknown';
   }
-  if (!pidExists(holder.pid)) return 'dead';
+  if (!processExists(holder.pid)) return 'dead';
   const started = startOf(holder.pid);
   if (started !== '' && holder.started !== '' && started !== holder.started) return 'dead';
   return threadVerdict(holder) ?? 'live';
@@ -525,7 +526,7 @@ function judge(holder: Holder | undefined): Verdict {
 function threadVerdict(holder: Holder): Verdict | undefined {
   if (holder.thread === 0 || holder.tid === undefined || holder.threadStarted === undefined) return undefined;
   const started = startOf(holder.pid, holder.tid);
-  if (started === '') return pidExists(holder.pid) && existsTask(holder.pid, holder.tid) ? undefined : 'dead';
+  if (started === '') return processExists(holder.pid) && existsTask(holder.pid, holder.tid) ? undefined : 'dead';
   return started === holder.threadStarted ? 'live' : 'dead';
 }
 
@@ -588,28 +589,9 @@ function threadOfSelf(): { tid: number; threadStarted: string } | {} {
   return threadCache;
 }
 
-/**
- * Field 22 of /proc/<pid>/stat, or of a thread's /proc/<pid>/task/<tid>/stat (start time in
- * ticks since boot), or '' where there is none.
- */
+/** Field 22 of the process's (or thread's) /proc stat: its start in ticks since boot, or ''. */
 function startOf(pid: number, tid?: number): string {
-  try {
-    const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return processStat(pid, tid)?.startTicks ?? '';
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { MANIFEST_NAME } from './compaction/manifest.js';
 import { parseFileName, parseTemporaryName } from './fileNames.js';
 import { isIdentityLocked, lockFileName } from './identityLock.js';
+import { processExists, processStat } from './procfs.js';
 
 export interface KeptFile {
   file: string;
@@ -69,11 +70,11 @@ function pidOf(identity: string): number | undefined {
  * started after the file (its pid was reused).
  */
 function runningSince(pid: number, stat: fs.Stats): 'started before' | 'start unknown' | undefined {
-  if (pid <= 0 || !pidExists(pid)) return undefined;
+  if (pid <= 0 || !processExists(pid)) return undefined;
   const status = processStat(pid);
   if (status === undefined) return 'start unknown';
   if (status.state === 'Z') return undefined; // exited, not yet reaped by its parent
-  const startedAtMs = processStartMs(status.startTicks);
+  const startedAtMs = processStartMs(Number(status.startTicks));
   if (startedAtMs === undefined) return 'start unknown';
   return startedAtMs <= fileCreatedMs(stat) + START_SLACK_MS ? 'started before' : undefined;
 }
@@ -81,29 +82,6 @@ function runningSince(pid: number, stat: fs.Stats): 'started before' | 'start un
 /** When the file was created: its birth time where the file system keeps one, else its last write. */
 function fileCreatedMs(stat: fs.Stats): number {
   return stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs;
-}
-
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // another user's process
-  }
-}
-
-/** The state (field 3) and start time in clock ticks after boot (field 22) of /proc/<pid>/stat. */
-function processStat(pid: number): { state: string; startTicks: number } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const startTicks = Number(fields[19]);
-  return fields[0] === undefined || !Number.isFinite(startTicks) ? undefined : { state: fields[0], startTicks };
 }
 
 function processStartMs(startTicks: number): number | undefined {

@@ -28,6 +28,7 @@ import {
   followSighting, holdIdentityForCompaction, identityOfLockFile, type IdentityLock, type LockSighting,
 } from '../identityLock.js';
 import { decodeFile, isArchiveIdentity, type FileRecords, type KeyCache } from '../merge.js';
+import { processExists } from '../procfs.js';
 import { readMetricsFile } from '../readMetricsFile.js';
 import { reportOnce } from '../report.js';
 import { CompactionLostError, commitArchive, removeStaleCommitFiles, writeArchiveAside } from './commit.js';
@@ -76,21 +77,12 @@ export function pidIsGone(id: string): boolean {
   const pid = pidOf(id);
   if (pid === undefined) return false; // not a pid: only the process manager can tell
   if (pid === process.pid) return false;
-  return !pidIsAlive(pid);
+  return !processExists(pid);
 }
 
 function pidOf(id: string): number | undefined {
   const match = /^(\d+)(?:-t\d+)?$/.exec(id);
   return match === null ? undefined : Number(match[1]);
-}
-
-function pidIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 type Listed = { name: string; file: ParsedFileName };
@@ -290,7 +282,7 @@ function warnAboutUnlockedWriters(dir: string, byIdentity: Map<string, Listed[]>
   }
   const unlocked = [...byIdentity.keys()].filter((identity) => {
     const pid = pidOf(identity);
-    return pid !== undefined && pid !== process.pid && !locked.has(identity) && pidIsAlive(pid);
+    return pid !== undefined && pid !== process.pid && !locked.has(identity) && processExists(pid);
   });
   if (unlocked.length === 0) return;
   reportOnce(`compact-unlocked\u0000${dir}`, new Error(
