@@ -1,61 +1,20 @@
 // The HTTP adapters (node:http, Express, Fastify) against real servers on loopback: every
 // request counted once under its route pattern, whatever its outcome.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { createServer } from 'node:http';
 import { afterEach, describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
-import {
-  FileStore, HttpMetrics, collectDirectory, expressMetrics, fastifyMetrics, instrumentHandler, metricsEndpoint,
-  type MetricFamily,
-} from '../packages/prom-multiproc/src/index.js';
+import { HttpMetrics, expressMetrics, fastifyMetrics, instrumentHandler, metricsEndpoint, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
+import { abort, counted, listen, onCleanup, portOf, runCleanups, send, tempStore } from './helpers/httpTesting.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempStore(): FileStore {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pm-http-'));
-  const store = new FileStore({ dir, identity: 'test' });
-  cleanups.push(() => {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  return (server.address() as AddressInfo).port;
-}
-
-async function send(port: number, pathname: string, method = 'GET'): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${port}${pathname}`, { method });
-  await response.arrayBuffer();
-  return response.status;
-}
-
-/** A client that gives up before the (slow) response comes. */
-function abort(port: number, pathname: string): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: pathname });
-    req.on('error', () => resolve());
-    req.end();
-    setTimeout(() => { req.destroy(); resolve(); }, 50);
-  });
-}
+afterEach(runCleanups);
 
 /** The traffic every adapter gets, and what it must count. */
 async function standardTraffic(port: number): Promise<void> {
   assert.equal(await send(port, '/users/1'), 200);
   assert.equal(await send(port, '/users/2?x=1'), 200);
-  assert.equal(await send(port, '/users/3', 'POST'), 405);
+  assert.equal(await send(port, '/users/3', { method: 'POST' }), 405);
   assert.equal(await send(port, '/nope'), 404);
   assert.equal(await send(port, '/wp-admin/setup.php'), 404);
   assert.equal(await send(port, '/boom'), 500);
@@ -71,16 +30,6 @@ const EXPECTED = new Map([
   ['GET /boom 500', 1],
   ['GET /slow 499', 1],
 ]);
-
-async function counted(store: FileStore): Promise<{ requests: Map<string, number>; families: MetricFamily[] }> {
-  store.flush();
-  const { families } = await collectDirectory(store.dir);
-  const requests = new Map<string, number>();
-  for (const sample of families.find((family) => family.name === 'http_requests')?.samples ?? []) {
-    requests.set(`${sample.labels.method} ${sample.labels.route} ${sample.labels.status}`, sample.value);
-  }
-  return { requests, families };
-}
 
 function assertConsistent(families: MetricFamily[], requests: Map<string, number>): void {
   const durations = families.find((family) => family.name === 'http_request_duration_seconds')!;
@@ -153,8 +102,8 @@ describe('HTTP instrumentation', () => {
     app.get('/boom', async () => { throw new Error('handler failed'); });
     app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 200)); return 'late'; });
     await app.listen({ port: 0, host: '127.0.0.1' });
-    cleanups.push(() => app.close());
-    const port = (app.server.address() as AddressInfo).port;
+    onCleanup(() => app.close());
+    const port = portOf(app.server);
     await standardTraffic(port);
     const { requests, families } = await counted(store);
     assert.deepEqual(requests, EXPECTED);

@@ -18,10 +18,13 @@ export { FileFormatError } from './format.js';
 export { GAUGE_MODES, type GaugeMode, type MetricType } from './fileNames.js';
 export type { MetricFamily, Sample } from './merge.js';
 export { setProblemReporter, type ProblemReporter } from './report.js';
-export { HttpMetrics, DEFAULT_HTTP_BUCKETS, UNMATCHED_ROUTE, ABORTED_STATUS, type HttpMetricsOptions, type RequestEnd } from './http/httpMetrics.js';
+export {
+  HttpMetrics, DEFAULT_HTTP_BUCKETS, DEFAULT_EXCLUDED_ROUTES, UNMATCHED_ROUTE, ABORTED_STATUS, normalizeIds,
+  type HttpMetricsOptions, type RequestEnd, type ExtraLabel, type NormalizePath,
+} from './http/httpMetrics.js';
 export { instrumentHandler, type NodeHttpOptions, type NodeHandler } from './http/node.js';
 export { expressMetrics, type ExpressOptions } from './http/express.js';
-export { fastifyMetrics, type FastifyOptions } from './http/fastify.js';
+export { fastifyMetrics, type FastifyOptions, type FastifyRequestLike } from './http/fastify.js';
 export { metricsEndpoint, wantsOpenMetrics, type Exposition } from './http/metricsEndpoint.js';
 export { routeMatcher } from './http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './cluster.js';

@@ -1,8 +1,13 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { ABORTED_STATUS, HttpMetrics, type HttpMetricsOptions, type RequestEnd } from './httpMetrics.js';
 
 // Structural types of the Fastify parts used here (Fastify is not a dependency).
-interface FastifyRequestLike {
+export interface FastifyRequestLike {
   method: string;
+  /** The URL as the client sent it, query string included. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  raw: IncomingMessage;
   routeOptions?: { url?: string };
 }
 interface FastifyReplyLike {
@@ -14,15 +19,15 @@ interface FastifyLike {
   addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: Done) => void): unknown;
 }
 
-export interface FastifyOptions extends HttpMetricsOptions {
-  metrics?: HttpMetrics;
+export interface FastifyOptions extends HttpMetricsOptions<FastifyRequestLike> {
+  metrics?: HttpMetrics<FastifyRequestLike>;
 }
 
 const requestEnd = Symbol('prom-multiproc.requestEnd');
 type Tracked = FastifyRequestLike & { [requestEnd]?: RequestEnd };
 
 function routeOf(request: FastifyRequestLike): string | undefined {
-  // Fastify's not-found handler has no route url, so 404s are unmatched.
+  // Fastify's not-found handler has no route url: 404s are unmatched, other answers normalizePath's.
   return request.routeOptions?.url || undefined;
 }
 
@@ -32,9 +37,9 @@ function routeOf(request: FastifyRequestLike): string | undefined {
  * requests with status 499.
  */
 export function fastifyMetrics(fastify: FastifyLike, options: FastifyOptions, done: (error?: Error) => void): void {
-  const metrics = options.metrics ?? new HttpMetrics(options);
+  const metrics = options.metrics ?? new HttpMetrics<FastifyRequestLike>(options);
   fastify.addHook('onRequest', (request, _reply, next) => {
-    (request as Tracked)[requestEnd] = metrics.begin(request.method);
+    (request as Tracked)[requestEnd] = metrics.begin(request.method, request.url, request);
     next();
   });
   fastify.addHook('onResponse', (request, reply, next) => {

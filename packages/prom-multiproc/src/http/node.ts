@@ -5,9 +5,9 @@ import { routeMatcher } from './routes.js';
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export interface NodeHttpOptions extends HttpMetricsOptions {
-  /** Route patterns (`/users/:id`) the label is chosen from; a path matching none is unmatched. */
+  /** Route patterns (`/users/:id`) the label is chosen from; a path matching none is unmatched (or normalizePath's). */
   routes?: readonly string[];
-  /** Or a function naming the route of a request (undefined: unmatched). Wins over `routes`. */
+  /** Or a function naming the route of a request (undefined: unmatched, or normalizePath's). Wins over `routes`. */
   route?: (req: IncomingMessage) => string | undefined;
   /** Where errors that escape the handler go (they become a 500); console.error by default. */
   onError?: (error: unknown, req: IncomingMessage) => void;
@@ -27,7 +27,7 @@ export function instrumentHandler(handler: NodeHandler, options: NodeHttpOptions
   const onError = options.onError ?? ((error: unknown) => console.error('prom-multiproc: request handler failed:', error));
 
   return (req, res) => {
-    const end = metrics.begin(req.method);
+    const end = metrics.begin(req.method, req.url, req);
     const route = routeOf(req);
     res.once('finish', () => end(route, res.statusCode));
     res.once('close', () => end(route, res.writableFinished ? res.statusCode : ABORTED_STATUS));
