@@ -1,11 +1,17 @@
-// The HTTP adapters (node:http, Express, Fastify) against real servers on loopback: every
+// The HTTP adapters (node:http, Express, Fastify, Koa, Hono) against real servers on loopback: every
 // request counted once under its route pattern, whatever its outcome.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterEach, describe, it } from 'node:test';
+import { createAdaptorServer } from '@hono/node-server';
+import Router from '@koa/router';
 import express from 'express';
 import Fastify from 'fastify';
-import { HttpMetrics, expressMetrics, fastifyMetrics, instrumentHandler, metricsEndpoint, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
+import { Hono } from 'hono';
+import Koa from 'koa';
+import {
+  HttpMetrics, expressMetrics, fastifyMetrics, honoMetrics, instrumentHandler, koaMetrics, metricsEndpoint, type MetricFamily,
+} from '../packages/prom-multiproc/src/index.js';
 import { abort, counted, listen, onCleanup, portOf, runCleanups, send, tempStore } from './helpers/httpTesting.js';
 
 afterEach(runCleanups);
@@ -104,6 +110,40 @@ describe('HTTP instrumentation', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     onCleanup(() => app.close());
     const port = portOf(app.server);
+    await standardTraffic(port);
+    const { requests, families } = await counted(store);
+    assert.deepEqual(requests, EXPECTED);
+    assertConsistent(families, requests);
+  });
+
+  it('Koa: route from @koa/router\'s matched route, 404s unmatched', async () => {
+    const store = tempStore();
+    const app = new Koa();
+    app.silent = true; // Koa logs handler errors to stderr; keep the test output quiet.
+    app.use(koaMetrics({ store }));
+    const router = new Router();
+    router.get('/users/:id', (ctx) => { ctx.body = 'user'; });
+    router.post('/users/:id', (ctx) => { ctx.status = 405; });
+    router.get('/boom', () => { throw new Error('handler failed'); });
+    router.get('/slow', async (ctx) => { await new Promise((resolve) => setTimeout(resolve, 200)); ctx.body = 'late'; });
+    app.use(router.routes());
+    const port = await listen(createServer(app.callback()));
+    await standardTraffic(port);
+    const { requests, families } = await counted(store);
+    assert.deepEqual(requests, EXPECTED);
+    assertConsistent(families, requests);
+  });
+
+  it('Hono: route from the route that answered, 404s unmatched', async () => {
+    const store = tempStore();
+    const app = new Hono();
+    app.use(honoMetrics({ store }));
+    app.get('/users/:id', (c) => c.text('user'));
+    app.post('/users/:id', (c) => c.body(null, 405));
+    app.get('/boom', () => { throw new Error('handler failed'); });
+    app.get('/slow', async (c) => { await new Promise((resolve) => setTimeout(resolve, 200)); return c.text('late'); });
+    app.onError((_error, c) => c.body(null, 500)); // Hono logs handler errors by default; keep the output quiet.
+    const port = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
     await standardTraffic(port);
     const { requests, families } = await counted(store);
     assert.deepEqual(requests, EXPECTED);

@@ -1,16 +1,21 @@
 // Labels a dashboard can trust: every request under a bounded route pattern (mounted and nested
 // Express routers, arrays of paths, static files), the exclusions, path normalization, extra
-// labels and grouped status codes, for node:http, Express and Fastify, against real servers.
+// labels and grouped status codes, for node:http, Express, Fastify, Koa and Hono, against real servers.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { createAdaptorServer } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import Router from '@koa/router';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Hono } from 'hono';
+import Koa from 'koa';
 import {
-  HttpMetrics, expressMetrics, fastifyMetrics, instrumentHandler, metricsEndpoint, normalizeIds,
+  HttpMetrics, expressMetrics, fastifyMetrics, honoMetrics, instrumentHandler, koaMetrics, metricsEndpoint, normalizeIds,
   type FileStore, type HttpMetricsOptions,
 } from '../packages/prom-multiproc/src/index.js';
 import {
@@ -36,6 +41,14 @@ function quietErrors(app: express.Express): void {
 
 async function expressServer(app: express.Express): Promise<number> {
   return listen(createServer(app));
+}
+
+async function koaServer(app: Koa): Promise<number> {
+  return listen(createServer(app.callback()));
+}
+
+async function honoServer(app: Hono): Promise<number> {
+  return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
 }
 
 async function fastifyServer(app: FastifyInstance): Promise<number> {
@@ -223,6 +236,68 @@ describe('Fastify route labels', () => {
   });
 });
 
+describe('Koa route labels', () => {
+  it('labels routes of nested @koa/router routers mounted on paths with parameters with the full pattern', async () => {
+    const store = tempStore();
+    const app = new Koa();
+    app.use(koaMetrics({ store }));
+    const repos = new Router();
+    repos.get('/issues/:number', (ctx) => { ctx.body = 'issue'; });
+    const tenant = new Router();
+    tenant.get('/orders/:orderId', (ctx) => { ctx.body = 'order'; });
+    tenant.use('/repos/:repo', repos.routes());
+    const root = new Router();
+    root.use('/tenants/:tenantId', tenant.routes());
+    root.get(['/songs/:id', '/tracks/:id'], (ctx) => { ctx.body = 'song'; });
+    app.use(root.routes());
+    const port = await koaServer(app);
+    assert.equal(await send(port, '/tenants/alice/orders/1'), 200);
+    assert.equal(await send(port, '/tenants/bob/orders/2'), 200);
+    assert.equal(await send(port, '/tenants/bob/repos/r/issues/3'), 200);
+    assert.equal(await send(port, '/songs/1'), 200);
+    assert.equal(await send(port, '/tracks/2'), 200);
+    assert.equal(await send(port, '/nope'), 404);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([
+      ['GET /tenants/:tenantId/orders/:orderId 200', 2],
+      ['GET /tenants/:tenantId/repos/:repo/issues/:number 200', 1],
+      ['GET /songs/:id 200', 1],
+      ['GET /tracks/:id 200', 1],
+      ['GET <unmatched> 404', 1],
+    ]));
+  });
+});
+
+describe('Hono route labels', () => {
+  it('labels routes of sub-apps mounted on paths with parameters with the full pattern', async () => {
+    const store = tempStore();
+    const app = new Hono();
+    app.use(honoMetrics({ store }));
+    const tenant = new Hono();
+    tenant.get('/orders/:orderId', (c) => c.text('order'));
+    app.route('/tenants/:tenantId', tenant);
+    const port = await honoServer(app);
+    assert.equal(await send(port, '/tenants/alice/orders/1'), 200);
+    assert.equal(await send(port, '/tenants/bob/orders/2'), 200);
+    assert.equal(await send(port, '/nope'), 404);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([['GET /tenants/:tenantId/orders/:orderId 200', 2], ['GET <unmatched> 404', 1]]));
+  });
+
+  it('labels files served by middleware with its path, and misses as unmatched', async () => {
+    const store = tempStore();
+    const app = new Hono();
+    app.use(honoMetrics({ store }));
+    const root = staticDir({ 'static/app.js': 'x' });
+    app.use('/static/*', serveStatic({ root: path.relative(process.cwd(), root) }));
+    const port = await honoServer(app);
+    assert.equal(await send(port, '/static/app.js'), 200);
+    assert.equal(await send(port, '/static/missing.js'), 404);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([['GET /static/* 200', 1], ['GET <unmatched> 404', 1]]));
+  });
+});
+
 /** The options every adapter takes, with label functions that read only what all requests have. */
 type SharedOptions = Pick<HttpMetricsOptions, 'excludeRoutes' | 'groupStatusCodes'> & {
   extraLabels?: Record<string, (request: { headers: IncomingHttpHeaders }) => string | undefined>;
@@ -300,6 +375,53 @@ const frameworks: Framework[] = [
       app.get('/boom', async () => { throw new Error('handler failed'); });
       app.get('/slow', async () => { await sleep(200); return 'late'; });
       return fastifyServer(app);
+    },
+  },
+  {
+    name: 'Koa',
+    async start(store, options) {
+      const app = new Koa();
+      app.silent = true; // Koa logs handler errors to stderr; keep the test output quiet.
+      app.use(koaMetrics({ store, ...options }));
+      const scrape = scrapeHandler(store);
+      const router = new Router();
+      router.get('/metrics', async (ctx) => { ctx.respond = false; await scrape(ctx.req, ctx.res); });
+      router.get('/users/:id', (ctx) => { ctx.body = 'user'; });
+      router.post('/users/:id', (ctx) => { ctx.status = 201; ctx.body = 'user'; });
+      router.get('/health', (ctx) => { ctx.body = 'ok'; });
+      router.get('/internal/:part', (ctx) => { ctx.body = 'ok'; });
+      router.get('/debug/*rest', (ctx) => { ctx.body = 'ok'; });
+      router.get('/boom', () => { throw new Error('handler failed'); });
+      router.get('/slow', async (ctx) => { await sleep(200); ctx.body = 'late'; });
+      app.use(router.routes());
+      return koaServer(app);
+    },
+  },
+  {
+    name: 'Hono',
+    async start(store, options) {
+      const app = new Hono();
+      // Hono's request has no headers object: the label functions get one made from its headers.
+      const extraLabels = Object.fromEntries(Object.entries(options.extraLabels ?? {}).map(([name, read]) => [
+        name, (c: { req: { raw: Request } }) => read({ headers: Object.fromEntries(c.req.raw.headers) }),
+      ]));
+      app.use(honoMetrics({ store, ...options, extraLabels }));
+      const endpoint = metricsEndpoint({ dir: store.dir });
+      onCleanup(() => endpoint.close());
+      app.get('/metrics', async (c) => {
+        store.flush();
+        const { contentType, body } = await endpoint.render(c.req.header('accept'));
+        return c.body(body, 200, { 'content-type': contentType });
+      });
+      app.get('/users/:id', (c) => c.text('user'));
+      app.post('/users/:id', (c) => c.text('user', 201));
+      app.get('/health', (c) => c.text('ok'));
+      app.get('/internal/:part', (c) => c.text('ok'));
+      app.get('/debug/*', (c) => c.text('ok'));
+      app.get('/boom', () => { throw new Error('handler failed'); });
+      app.get('/slow', async (c) => { await sleep(200); return c.text('late'); });
+      app.onError((_error, c) => c.body(null, 500)); // Hono logs handler errors by default; keep the output quiet.
+      return honoServer(app);
     },
   },
 ];
@@ -434,6 +556,35 @@ describe('normalizePath: a label for requests no route pattern names', () => {
     const port = await fastifyServer(app);
     assert.equal(await send(port, '/app/settings/profile'), 200);
     assert.equal(await send(port, '/app/inbox'), 200);
+    assert.equal(await send(port, '/wp-login.php'), 404);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([['GET /app/* 200', 2], ['GET <unmatched> 404', 1]]));
+  });
+});
+
+describe('normalizePath in Koa and Hono', () => {
+  it('Koa: an app without a router', async () => {
+    const store = tempStore();
+    const app = new Koa();
+    app.use(koaMetrics({ store, normalizePath: normalizeIds }));
+    app.use((ctx) => { if (ctx.path.startsWith('/items/')) ctx.body = 'item'; });
+    const port = await koaServer(app);
+    assert.equal(await send(port, '/items/1'), 200);
+    assert.equal(await send(port, '/items/2'), 200);
+    assert.equal(await send(port, '/nope'), 404);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([['GET /items/:id 200', 2], ['GET <unmatched> 404', 1]]));
+  });
+
+  it('Hono: a not-found handler that answers 200 (a single-page app) gets the normalized path', async () => {
+    const store = tempStore();
+    const app = new Hono();
+    app.use(honoMetrics({ store, normalizePath: (pathname) => (pathname.startsWith('/app/') ? '/app/*' : undefined) }));
+    app.get('/users/:id', (c) => c.text('user'));
+    app.notFound((c) => (c.req.path.startsWith('/app/') ? c.text('index.html') : c.body(null, 404)));
+    const port = await honoServer(app);
+    assert.equal(await send(port, '/app/settings'), 200);
+    assert.equal(await send(port, '/app/inbox/3'), 200);
     assert.equal(await send(port, '/wp-login.php'), 404);
     const { requests } = await counted(store);
     assert.deepEqual(requests, new Map([['GET /app/* 200', 2], ['GET <unmatched> 404', 1]]));

@@ -25,6 +25,8 @@ export {
 export { instrumentHandler, type NodeHttpOptions, type NodeHandler } from './http/node.js';
 export { expressMetrics, type ExpressOptions } from './http/express.js';
 export { fastifyMetrics, type FastifyOptions, type FastifyRequestLike } from './http/fastify.js';
+export { koaMetrics, type KoaOptions, type KoaContextLike } from './http/koa.js';
+export { honoMetrics, type HonoOptions, type HonoContextLike } from './http/hono.js';
 export { metricsEndpoint, wantsOpenMetrics, type Exposition } from './http/metricsEndpoint.js';
 export { routeMatcher } from './http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './cluster.js';
