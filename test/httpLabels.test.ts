@@ -141,22 +141,25 @@ describe('Express route labels', () => {
     ]));
   });
 
-  it('labels files served by express.static with the mount path and /*, and misses as unmatched', async () => {
+  it('labels files served by express.static with the mount path and /*, and misses and middleware 404s as unmatched', async () => {
     const store = tempStore();
     const app = express();
     app.use(expressMetrics({ store }));
     app.use('/assets', express.static(staticDir({ 'app.js': 'x', 'css/site.css': 'y' })));
     app.use(express.static(staticDir({ 'robots.txt': 'z' })));
+    app.use('/api', (_req, res) => { res.status(404).json({ error: 'no such endpoint' }); });
     const port = await expressServer(app);
     assert.equal(await send(port, '/assets/app.js'), 200);
     assert.equal(await send(port, '/assets/css/site.css'), 200);
     assert.equal(await send(port, '/robots.txt'), 200);
     assert.equal(await send(port, '/assets/missing.js'), 404);
+    // A catch-all middleware's 404 is a request nothing answered, as Express's own 404 is.
+    assert.equal(await send(port, '/api/nope'), 404);
     const { requests } = await counted(store);
     assert.deepEqual(requests, new Map([
       ['GET /assets/* 200', 2],
       ['GET /* 200', 1],
-      ['GET <unmatched> 404', 1],
+      ['GET <unmatched> 404', 2],
     ]));
   });
 

@@ -180,7 +180,7 @@ function track(req: Tracked, res: ServerResponse, end: RequestEnd): void {
  * route label is the full pattern of the route that answered, with the mount paths of the
  * routers and sub-apps above it (`/tenants/:tenantId/orders/:orderId`); a response from
  * middleware (express.static, say) is labelled with its mount path and `/*`; requests nothing
- * answered (404s) are unmatched; errors are counted under the route they came from.
+ * answered and 404s from middleware are unmatched; errors are counted under the route they came from.
  */
 export function expressMetrics<Req extends IncomingMessage = IncomingMessage>(options: ExpressOptions<Req> = {}) {
   const metrics = options.metrics ?? new HttpMetrics<Req>(options);

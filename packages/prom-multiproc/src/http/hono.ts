@@ -63,8 +63,7 @@ export function honoMetrics(options: HonoOptions = {}) {
       throw error;
     }
     const label = labelOf(c, ownIndex);
-    const status = c.req.raw.signal.aborted ? ABORTED_STATUS : c.res.status;
-    // A middleware that ran last and a 404: it passed the request on, and nothing answered.
-    end(label.route, status, status === 404 ? undefined : label.fallback);
+    // A middleware that ran last with a 404 passed the request on and nothing answered: unmatched.
+    end(label.route, c.req.raw.signal.aborted ? ABORTED_STATUS : c.res.status, label.fallback);
   };
 }

@@ -73,7 +73,8 @@ export interface HttpMetricsOptions<Req = IncomingMessage> {
 /**
  * Records one request when called; later calls are ignored, so every request counts once.
  * `route` is the route pattern that names it; `fallbackRoute`, the label to use if neither it nor
- * `normalizePath` names it (an Express middleware's mount path, say) instead of `<unmatched>`.
+ * `normalizePath` names it (an Express middleware's mount path, say) instead of `<unmatched>`,
+ * except for a 404: a catch-all's "not found" is a request nothing answered.
  */
 export type RequestEnd = (route: string | undefined, status: number, fallbackRoute?: string) => void;
 
@@ -177,7 +178,8 @@ export class HttpMetrics<Req = IncomingMessage> {
       ended = true;
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       this.inFlight?.dec();
-      const routeLabel = route ?? this.normalizedRoute(url, request, status) ?? fallbackRoute ?? this.unmatchedRoute;
+      const fallback = status === 404 ? undefined : fallbackRoute;
+      const routeLabel = route ?? this.normalizedRoute(url, request, status) ?? fallback ?? this.unmatchedRoute;
       const extra = this.extraLabelValues(request);
       this.requests.labels(methodLabel, routeLabel, this.statusLabel(status), ...extra).inc();
       this.duration.labels(methodLabel, routeLabel, ...extra).observe(seconds);
