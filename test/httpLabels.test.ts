@@ -163,6 +163,29 @@ describe('Express route labels', () => {
     ]));
   });
 
+  it('counts a 404 from a catch-all route as unmatched, and labels its other answers with its pattern', async () => {
+    const store = tempStore();
+    const app = express();
+    app.use(expressMetrics({ store }));
+    app.get('/users/:id', (_req, res) => { res.send('user'); });
+    const api = express.Router();
+    api.all('*path', (_req, res) => { res.status(404).json({ error: 'no such endpoint' }); });
+    app.use('/api', api);
+    app.get('/{*page}', (_req, res) => { res.send('index.html'); });
+    const port = await expressServer(app);
+    assert.equal(await send(port, '/users/1'), 200);
+    assert.equal(await send(port, '/api/nope'), 404);
+    assert.equal(await send(port, '/api/v2/nope', { method: 'POST' }), 404);
+    assert.equal(await send(port, '/settings/profile'), 200);
+    const { requests } = await counted(store);
+    assert.deepEqual(requests, new Map([
+      ['GET /users/:id 200', 1],
+      ['GET <unmatched> 404', 1],
+      ['POST <unmatched> 404', 1],
+      ['GET /{*page} 200', 1],
+    ]));
+  });
+
   it('counts an error in a mounted router under its route, whichever error handler answers', async () => {
     const store = tempStore();
     const app = express();

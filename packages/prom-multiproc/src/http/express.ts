@@ -31,7 +31,7 @@ interface LayerContext {
   errorHandler?: boolean;
 }
 
-/** A route pattern (answered by a route handler) or a middleware's label (answered by middleware). */
+/** A route pattern (answered by a route handler), or the label of middleware or a catch-all route (not for 404s). */
 interface Label {
   route?: string;
   fallback?: string;
@@ -83,6 +83,15 @@ function isRouteLayer(req: ExpressRequest, context: LayerContext): boolean {
   return Array.isArray(stack) && stack.includes(context.layer);
 }
 
+// A route whose own path is only a wildcard (`*path`, `/{*path}`) is a catch-all: its 404s are
+// "not found" for a request nothing else answered (NestJS registers one under its prefix).
+const CATCH_ALL = /^\/?(?:\*\w*|\{\/?\*\w*\})\/?$/;
+
+function routeLabel(pattern: string, ownPattern: unknown): Label {
+  const route = pattern || '/';
+  return typeof ownPattern === 'string' && CATCH_ALL.test(ownPattern) ? { fallback: route } : { route };
+}
+
 function onLayerStart(message: unknown): void {
   const context = message as LayerContext;
   const req = context.req as Tracked | undefined;
@@ -102,7 +111,7 @@ function onLayerStart(message: unknown): void {
   }
   const pattern = joinPattern(prefix, context.route);
   const routeHandler = isRouteLayer(req, context);
-  const label: Label = routeHandler ? { route: pattern || '/' } : { fallback: middlewareLabel(pattern) };
+  const label = routeHandler ? routeLabel(pattern, context.route) : { fallback: middlewareLabel(pattern) };
   state.current = { dispatch, label };
   // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
   state.pendingPrefix = routeHandler ? prefix : pattern;
