@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   Counter, FileStore, collectDirectory, compactDirectory, markProcessDead, type CompactionResult, type MetricFamily,
@@ -24,6 +24,12 @@ const COMPACTOR = fileURLToPath(new URL('./helpers/compactionChild.ts', import.m
 const tempDir = scratchDirectories('pm-compact-races-');
 const warnings = capturedWarnings();
 
+const children = new Set<ChildProcess>();
+// A failed test leaves no process behind (its pipes would keep this one from ending).
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 /** A slotWriter child: `send` resolves once the command's values are in the file. */
 class SlotWriter {
   private readonly child: ChildProcess;
@@ -33,6 +39,7 @@ class SlotWriter {
   constructor(dir: string, command: string[] = [process.execPath]) {
     const [file, ...args] = command;
     this.child = spawn(file!, [...args, '--import', 'tsx', SLOT_WRITER, dir], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] });
+    children.add(this.child);
     this.output = createInterface({ input: this.child.stdout! });
     this.lines = this.output[Symbol.asyncIterator]();
   }
@@ -79,6 +86,16 @@ function needsUnshare(): void {
 
 /** A writer command that runs node as if on another host (a container with its own hostname). */
 const asHost = (host: string) => ['unshare', '--uts', 'sh', '-c', `hostname ${host} && exec "$0" "$@"`, process.execPath];
+
+/** Ends a Python writer (stdin closed; killed if it does not go), so a failed test leaves no process behind. */
+async function stopPython(writer: ChildProcess): Promise<void> {
+  if (writer.exitCode !== null || writer.signalCode !== null) return;
+  const exited = new Promise((resolve) => writer.once('exit', resolve));
+  writer.stdin!.end();
+  const timer = setTimeout(() => writer.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -130,53 +147,59 @@ describe('compaction races', () => {
     await successor.end();
   });
 
-  it('a compactor stalled past the lock\'s stale time gives up cleanly, and nothing is counted twice', { timeout: 90_000 }, async () => {
-    const dir = tempDir();
-    const dead: string[] = [];
-    for (let n = 0; n < 6; n++) {
-      const store = new FileStore({ dir, identity: `w${n}` });
-      new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** n);
+  for (const stallAt of ['read', 'committed', 'deleted'] as const) {
+    it(`a compactor stalled past the lock's stale time after "${stallAt}" gives up cleanly, and nothing is counted twice`, { timeout: 90_000 }, async () => {
+      const dir = tempDir();
+      const dead: string[] = [];
+      for (let n = 0; n < 6; n++) {
+        const store = new FileStore({ dir, identity: `w${n}` });
+        new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** n);
+        store.close();
+        dead.push(`w${n}`);
+      }
+      let expected = 111_111;
+      assert.equal(total(await merged(dir), 'jobs_total'), expected);
+
+      // The first compactor stalls after a step (its event loop blocked for 12 s: the directory
+      // lock goes stale at 10 s); a second one takes the directory over meanwhile.
+      const stalled = spawn(process.execPath, ['--import', 'tsx', COMPACTOR, dir, 'none', ...dead], {
+        cwd: repoRoot,
+        env: { ...process.env, STALL_AT: stallAt, STALL_MS: '12000' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(stalled);
+      let stdout = '';
+      let stderr = '';
+      stalled.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      stalled.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => stalled.once('exit', resolve));
+      while (!stdout.includes('stalled')) await pause(20);
+      // Meanwhile another worker ends, and the second compactor is told of it too.
+      const store = new FileStore({ dir, identity: 'w6' });
+      new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** 6);
       store.close();
-      dead.push(`w${n}`);
-    }
-    let expected = 111_111;
-    assert.equal(total(await merged(dir), 'jobs_total'), expected);
+      dead.push('w6');
+      expected += 10 ** 6;
+      const second = spawnSync(process.execPath, ['--import', 'tsx', COMPACTOR, dir, 'none', ...dead], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(second.status, 0, second.stderr);
+      const secondResult = JSON.parse(second.stdout) as CompactionResult;
+      assert.equal(total(await merged(dir), 'jobs_total'), expected, 'while the first compactor is stalled');
 
-    // The first compactor stalls after reading (its event loop blocked for 12 s: the directory
-    // lock goes stale at 10 s); a second one takes the directory over meanwhile.
-    const stalled = spawn(process.execPath, ['--import', 'tsx', COMPACTOR, dir, 'none', ...dead], {
-      cwd: repoRoot,
-      env: { ...process.env, STALL_AT: 'read', STALL_MS: '12000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      assert.equal(await exited, 0, `the stalled compactor died:\n${stderr}`);
+      const firstResult = JSON.parse(stdout.slice(stdout.indexOf('{'))) as CompactionResult;
+      // Past its commit, the stalled one must not act on a directory that moved on (its settle
+      // used to roll the manifest back to its own generation, and every archived count vanished).
+      if (stallAt !== 'read') assert.match(firstResult.interrupted ?? '', /committed/, JSON.stringify(firstResult));
+      assert.equal(total(await merged(dir), 'jobs_total'), expected, 'after both compactions');
+      // Each identity folded at most once, and the stalled one never held what the other folded.
+      const foldedTwice = firstResult.folded.filter((identity) => secondResult.folded.includes(identity));
+      assert.deepEqual(foldedTwice, []);
+      assert.ok(firstResult.folded.length + secondResult.folded.length <= dead.length);
+      const again = await compactDirectory(dir, { dead, detectDeadPids: false });
+      assert.equal(total(await merged(dir), 'jobs_total'), expected, 'after a third compaction');
+      assert.deepEqual(readdirSync(dir).filter((name) => /_w\d\.db$/.test(name)), [], `every dead identity is folded in the end (${JSON.stringify(again)})`);
     });
-    let stdout = '';
-    let stderr = '';
-    stalled.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    stalled.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => stalled.once('exit', resolve));
-    while (!stdout.includes('stalled')) await pause(20);
-    // Meanwhile another worker ends, and the second compactor is told of it too.
-    const store = new FileStore({ dir, identity: 'w6' });
-    new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** 6);
-    store.close();
-    dead.push('w6');
-    expected += 10 ** 6;
-    const second = spawnSync(process.execPath, ['--import', 'tsx', COMPACTOR, dir, 'none', ...dead], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(second.status, 0, second.stderr);
-    const secondResult = JSON.parse(second.stdout) as CompactionResult;
-    assert.equal(total(await merged(dir), 'jobs_total'), expected, 'while the first compactor is stalled');
-
-    assert.equal(await exited, 0, `the stalled compactor died:\n${stderr}`);
-    const firstResult = JSON.parse(stdout.slice(stdout.indexOf('{'))) as CompactionResult;
-    assert.equal(total(await merged(dir), 'jobs_total'), expected, 'after both compactions');
-    // Each identity folded at most once, and the stalled one never held what the other folded.
-    const foldedTwice = firstResult.folded.filter((identity) => secondResult.folded.includes(identity));
-    assert.deepEqual(foldedTwice, []);
-    assert.ok(firstResult.folded.length + secondResult.folded.length <= dead.length);
-    const again = await compactDirectory(dir, { dead, detectDeadPids: false });
-    assert.equal(total(await merged(dir), 'jobs_total'), expected, 'after a third compaction');
-    assert.deepEqual(readdirSync(dir).filter((name) => /_w\d\.db$/.test(name)), [], `every dead identity is folded in the end (${JSON.stringify(again)})`);
-  });
+  }
 
   it('a long compaction lets the event loop run, so its lock stays fresh', async () => {
     const dir = tempDir();
@@ -257,19 +280,68 @@ describe('compaction races', () => {
     const { python, env } = await ensurePythonClient();
     const dir = tempDir();
     const writer = spawn(python, [PYTHON_WRITER], { env: { ...env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
-    assert.equal((await lines.next()).value, 'ready');
-    const node = new FileStore({ dir, identity: 'node-1' });
-    new Counter({ name: 'jobs_total', help: 'Jobs done', store: node }).inc();
-    node.close();
-    const before = warnings.length;
-    const result = await compactDirectory(dir, { dead: ['node-1'], detectDeadPids: false });
-    assert.deepEqual(result.folded, ['node-1']);
-    const warned = warnings.slice(before).find((warning) => warning.includes('hold no prom-multiproc lock'));
-    assert.ok(warned, warnings.slice(before).join('\n'));
-    assert.ok(warned.includes(String(writer.pid)), warned);
-    assert.match(warned, /scrape with prom-multiproc instead/);
-    writer.stdin!.end();
-    await new Promise((resolve) => writer.once('exit', resolve));
+    children.add(writer);
+    try {
+      const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
+      assert.equal((await lines.next()).value, 'ready');
+      const node = new FileStore({ dir, identity: 'node-1' });
+      new Counter({ name: 'jobs_total', help: 'Jobs done', store: node }).inc();
+      node.close();
+      const before = warnings.length;
+      const result = await compactDirectory(dir, { dead: ['node-1'], detectDeadPids: false });
+      assert.deepEqual(result.folded, ['node-1']);
+      const warned = warnings.slice(before).find((warning) => warning.includes('hold no prom-multiproc lock'));
+      assert.ok(warned, warnings.slice(before).join('\n'));
+      assert.ok(warned.includes(String(writer.pid)), warned);
+      assert.match(warned, /scrape with prom-multiproc instead/);
+    } finally {
+      await stopPython(writer);
+    }
+  });
+
+  it('a writer waits for a compactor that holds its identity, even one stalled past the lock\'s touch time', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const writer = new SlotWriter(dir);
+    await writer.send('trial slot1 5'); // the slot's last worker, gone
+    // The compactor holds slot1 and then blocks its event loop for 7 s (no touches of the lock).
+    const compactor = spawn(process.execPath, ['--import', 'tsx', COMPACTOR, dir, 'none', 'slot1'], {
+      cwd: repoRoot,
+      env: { ...process.env, STALL_AT: 'read', STALL_MS: '7000' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.add(compactor);
+    let stdout = '';
+    compactor.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => compactor.once('exit', resolve));
+    while (!stdout.includes('stalled')) await pause(20);
+    const startedAt = Date.now();
+    await writer.send('trial slot1 7'); // the slot refilled: it must wait, not take the lock from a live compactor
+    const waitedMs = Date.now() - startedAt;
+    assert.equal(await exited, 0);
+    await writer.end();
+    assert.equal(total(await merged(dir), 'jobs_total'), 12);
+    assert.ok(waitedMs > 5000, `the writer waited only ${waitedMs} ms: it took the lock from the stalled compactor`);
+  });
+
+  it('compaction told that a running lock-less writer (Python\'s) is dead keeps its file, saying why', { timeout: 600_000 }, async () => {
+    const { python, env } = await ensurePythonClient();
+    const dir = tempDir();
+    const writer = spawn(python, [PYTHON_WRITER], { env: { ...env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
+    children.add(writer);
+    try {
+      const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
+      assert.equal((await lines.next()).value, 'ready');
+      writer.stdin!.write('inc 5\n');
+      assert.equal((await lines.next()).value, 'ok 5');
+      const result = await compactDirectory(dir, { dead: [String(writer.pid)], detectDeadPids: false });
+      assert.deepEqual(result.folded, []);
+      assert.match(result.kept[0]?.reason ?? '', new RegExp(`process ${writer.pid} is running and has the file mapped`));
+      writer.stdin!.write('inc 7\n');
+      assert.equal((await lines.next()).value, 'ok 12');
+      const requests = (await merged(dir)).flatMap((family) => family.samples).find((sample) => sample.name === 'mixed_requests_total');
+      assert.equal(requests?.value, 12);
+    } finally {
+      await stopPython(writer);
+    }
   });
 });

@@ -1,8 +1,8 @@
 // Node and Python writers in one directory, as real processes: Python's prometheus_client in
 // multiprocess mode (tools/ensure-python-client.mjs makes it importable) holds no lock, so
 // `clean` and setupClusterMetrics must tell its live files from stale ones by its pid: a
-// running process that started before the file. Run while both write, `prom-multiproc clean`
-// keeps both writers' files (every count reaches the merge) and removes the files of a dead
+// running process that has the file mapped (or, where its mappings cannot be read, that
+// started before the file). Run while both write, `prom-multiproc clean` keeps both writers' files (every count reaches the merge) and removes the files of a dead
 // pid and of a pid now held by a process started after the file.
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -161,7 +161,7 @@ describe('a directory shared by live Python and Node writers', { timeout: 120_00
     assert.equal(kept.length, 2, run.stdout);
     const pythonFile = path.join(dir, `counter_${pythonWriter.pid}.db`);
     const nodeFile = path.join(dir, `counter_${nodeWriter.pid}.db`);
-    assert.match(run.stdout, new RegExp(`^kept ${escaped(pythonFile)}: process ${pythonWriter.pid} is running and started before the file`, 'm'));
+    assert.match(run.stdout, new RegExp(`^kept ${escaped(pythonFile)}: process ${pythonWriter.pid} is running and has the file mapped`, 'm'));
     assert.match(run.stdout, new RegExp(`^kept ${escaped(nodeFile)}: a live writer holds its lock`, 'm'));
     assert.ok(!existsSync(deadFile), 'the file of a dead pid is removed');
     assert.ok(!existsSync(reusedFile), 'the file of a pid whose process started after it is removed');
@@ -202,6 +202,6 @@ describe('a directory shared by live Python and Node writers', { timeout: 120_00
     await pythonWriter.stop();
     assert.deepEqual(removed, []);
     assert.deepEqual(kept.map(({ file }) => file), [path.join(dir, `counter_${pythonWriter.pid}.db`)]);
-    assert.match(kept[0]!.reason, new RegExp(`^process ${pythonWriter.pid} is running and started before the file`));
+    assert.match(kept[0]!.reason, new RegExp(`^process ${pythonWriter.pid} is running and has the file mapped`));
   });
 });

@@ -124,12 +124,12 @@ export function acquireIdentityLock(dir: string, identity: string): IdentityLock
       if (compactor === undefined || compactor.seen.mtimeMs !== seen.mtimeMs || compactor.seen.raw !== seen.raw) {
         compactor = { seen, since: Date.now() };
       }
-      if (untouchedTooLong(seen, compactor.since)) removeIfUnchanged(file, seen);
+      if (abandoned(seen, verdict, compactor.since)) removeIfUnchanged(file, seen);
       else sleep(COMPACTION_POLL_MS);
       continue;
     }
     if (verdict === 'live') throw inUse(identity, dir, file, seen);
-    if (verdict === 'dead' || untouchedTooLong(seen, watched?.since)) {
+    if (abandoned(seen, verdict, watched?.since)) {
       removeIfUnchanged(file, seen);
       continue;
     }
@@ -156,7 +156,7 @@ export function removeLockIfDead(dir: string, identity: string, deadThread?: num
   }
   if (seen === undefined) return false;
   const ownDeadThread = deadThread !== undefined && seen.holder !== undefined && isThisProcess(seen.holder) && seen.holder.thread === deadThread;
-  if (!ownDeadThread && judge(seen.holder) !== 'dead' && !untouchedTooLong(seen, undefined)) return false;
+  if (!ownDeadThread && !abandoned(seen, judge(seen.holder), undefined)) return false;
   return removeIfUnchanged(file, seen);
 }
 
@@ -179,7 +179,7 @@ export function releaseLockOfEnded(dir: string, identity: string): boolean {
   const verdict = judge(seen.holder);
   if (verdict === 'live') return false;
   const ownOtherThread = seen.holder !== undefined && isThisProcess(seen.holder) && seen.holder.thread !== threadId;
-  if (verdict === 'dead' || ownOtherThread || untouchedTooLong(seen, undefined)) return removeIfUnchanged(file, seen);
+  if (ownOtherThread || abandoned(seen, verdict, undefined)) return removeIfUnchanged(file, seen);
   return false;
 }
 
@@ -240,7 +240,7 @@ export function holdIdentityForCompaction(dir: string, identity: string): Compac
     const seen = observe(file);
     if (seen === undefined) continue;
     const verdict = judge(seen.holder);
-    if (verdict === 'dead' || untouchedTooLong(seen, undefined)) {
+    if (abandoned(seen, verdict, undefined)) {
       removeIfUnchanged(file, seen);
       continue;
     }
@@ -277,7 +277,7 @@ export function isIdentityLocked(dir: string, identity: string): boolean {
   } catch {
     return false;
   }
-  return seen !== undefined && judge(seen.holder) !== 'dead' && !untouchedTooLong(seen, undefined);
+  return seen !== undefined && !abandoned(seen, judge(seen.holder), undefined);
 }
 
 /**
@@ -301,7 +301,7 @@ export function sweepDeadLocks(dir: string): { removed: string[]; kept: { file: 
     }
     if (seen === undefined) continue;
     const verdict = judge(seen.holder);
-    if (verdict === 'dead' || untouchedTooLong(seen, undefined)) {
+    if (abandoned(seen, verdict, undefined)) {
       if (removeIfUnchanged(file, seen)) removed.push(file);
     } else if (verdict === 'unknown') {
       watching.push({ file, seen, since: Date.now() });
@@ -387,7 +387,7 @@ class HeldLock implements IdentityLock {
       }
       const seen = observe(this.path);
       if (seen === undefined) return;
-      if (judge(seen.holder) === 'dead' || untouchedTooLong(seen, undefined)) removeIfUnchanged(this.path, seen);
+      if (abandoned(seen, judge(seen.holder), undefined)) removeIfUnchanged(this.path, seen);
       else if (judge(seen.holder) === 'live') this.lost(seen.holder);
     } catch {
       // Still cannot write the directory: the next touch tries again.
@@ -493,6 +493,15 @@ function removeIfUnchanged(file: string, seen: Observation): boolean {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
+}
+
+/**
+ * Whether a lock's holder is gone: provably dead, or, when it cannot be judged directly,
+ * untouched for too long. A holder judged live (a process of this host that runs) is never
+ * taken for gone by the clock: a blocked event loop stops its touches, not its writes.
+ */
+function abandoned(seen: Observation, verdict: Verdict, watchedSince: number | undefined): boolean {
+  return verdict === 'dead' || (verdict === 'unknown' && untouchedTooLong(seen, watchedSince));
 }
 
 /**

@@ -1,9 +1,10 @@
 // Which files of the metrics directory a running process is still writing, for `clean`: a
 // file removed under its writer takes every later count with it (Python's writer goes on
 // writing the unlinked file, and nothing tells it). A Node writer holds its identity's lock.
-// Python's holds none, but names its files by its pid: a file whose identity is the pid of a
-// process of this host that started before the file was created is taken for that process's.
-// One that started after it has a reused pid, and the file is a dead writer's.
+// Python's holds none, but names its files by its pid, and keeps its file mapped: a file whose
+// identity is the pid of a process of this host that maps it (/proc/<pid>/maps) is that
+// process's. Where the mappings cannot be read, a process that started before the file was
+// created is taken for its writer; one that started after it has a reused pid.
 // Writers in other pid namespaces (containers sharing the directory) cannot be seen from here.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -49,8 +50,20 @@ export function whyLive(dir: string, name: string, stat: fs.Stats): string | und
   const parsed = parseFileName(name);
   if (parsed === undefined) return undefined;
   if (isIdentityLocked(dir, parsed.id)) return `a live writer holds its lock (${lockFileName(parsed.id)})`;
-  const pid = pidOf(parsed.id);
+  return whyUnlockedWriterRuns(parsed.id, stat);
+}
+
+/**
+ * Why the file of `identity` (whose stat is given) belongs to a running writer that holds no
+ * lock (Python's), by its pid; undefined when no such writer runs.
+ */
+export function whyUnlockedWriterRuns(identity: string, stat: fs.Stats): string | undefined {
+  const pid = pidOf(identity);
   if (pid === undefined) return undefined;
+  // Python's writer keeps its file mapped: where the process's mappings can be read, they
+  // tell exactly (a kernel thread or a daemon that merely has that pid maps no such file).
+  const maps = mapsFile(pid, stat);
+  if (maps !== undefined) return maps ? `process ${pid} is running and has the file mapped (a writer without a lock, such as Python's)` : undefined;
   const running = runningSince(pid, stat);
   if (running === 'started before') return `process ${pid} is running and started before the file (a writer without a lock, such as Python's)`;
   if (running === 'start unknown') return `process ${pid} is running (its start time cannot be read here, so it is taken for the file's writer)`;
@@ -77,6 +90,22 @@ function runningSince(pid: number, stat: fs.Stats): 'started before' | 'start un
   const startedAtMs = processStartMs(Number(status.startTicks));
   if (startedAtMs === undefined) return 'start unknown';
   return startedAtMs <= fileCreatedMs(stat) + START_SLACK_MS ? 'started before' : undefined;
+}
+
+/**
+ * Whether process `pid` maps the file (by inode) into its memory, from /proc/<pid>/maps;
+ * undefined where that cannot be read (no /proc, another user's process, a process gone).
+ */
+function mapsFile(pid: number, stat: fs.Stats): boolean | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const inode = String(stat.ino);
+  // address perms offset dev inode path
+  return text.split('\n').some((line) => line.split(/\s+/, 5)[4] === inode);
 }
 
 /** When the file was created: its birth time where the file system keeps one, else its last write. */

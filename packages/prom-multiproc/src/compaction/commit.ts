@@ -25,6 +25,8 @@ import { archiveIdentity, readManifest, writeManifestSync, type Manifest } from 
 
 const CLAIM_PREFIX = '.prom-multiproc-generation-';
 const ASIDE_PREFIX = '.archive-';
+// As the workers' files: the owner writes, the group (a scraper of the service's group) reads.
+const FILE_MODE = 0o640;
 
 /** A compaction that found, before committing, that another compactor may have taken over. */
 export class CompactionLostError extends Error {
@@ -45,7 +47,7 @@ export function writeArchiveAside(dir: string, generation: number, entries: Map<
     for (const [kind, kindEntries] of entries) {
       const aside = path.join(dir, `${ASIDE_PREFIX}${kind}-${unique}.tmp`);
       files.push({ aside, target: path.join(dir, fileNameOf(kind, identity)) });
-      writeFileSync(aside, encodeFile(kindEntries), { mode: 0o644 });
+      writeFileSync(aside, encodeFile(kindEntries), { mode: FILE_MODE });
     }
   } catch (error) {
     discardAside({ generation, files });
@@ -88,9 +90,25 @@ export function isGenerationClaim(name: string): boolean {
   return name.startsWith(CLAIM_PREFIX) && /^\d+$/.test(name.slice(CLAIM_PREFIX.length));
 }
 
+/**
+ * After a commit, before each step that acts on it (deleting the folded files, settling the
+ * manifest): throws CompactionLostError when the directory has moved on without this
+ * compactor (its lock lost, another compaction committed since). The next compaction's
+ * recovery then finishes what this one committed; acting on a later generation would undo it.
+ */
+export function checkStillCurrent(dir: string, committed: Manifest, ownership: LockOwnership): void {
+  if (ownership.lost !== undefined) {
+    throw new CompactionLostError(`the directory lock was lost after generation ${committed.generation} was committed (${ownership.lost.message})`);
+  }
+  const current = readManifest(dir);
+  if (current.generation !== committed.generation) {
+    throw new CompactionLostError(`another compaction committed generation ${current.generation} after this one committed ${committed.generation}`);
+  }
+}
+
 function claimGeneration(dir: string, generation: number): boolean {
   try {
-    closeSync(openSync(path.join(dir, `${CLAIM_PREFIX}${generation}`), 'wx', 0o644));
+    closeSync(openSync(path.join(dir, `${CLAIM_PREFIX}${generation}`), 'wx', FILE_MODE));
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;

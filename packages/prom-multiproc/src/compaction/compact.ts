@@ -19,7 +19,7 @@
 // refilled worker slot, a reused pid): it would adopt values the archive counts too. A batch
 // ends once its reads took BATCH_MS, so such a writer waits milliseconds, not a compaction.
 
-import { readdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { listMetricsFiles } from '../collector.js';
 import { type ParsedFileName } from '../fileNames.js';
@@ -28,10 +28,11 @@ import {
   followSighting, holdIdentityForCompaction, identityOfLockFile, type IdentityLock, type LockSighting,
 } from '../identityLock.js';
 import { decodeFile, isArchiveIdentity, type FileRecords, type KeyCache } from '../merge.js';
+import { whyUnlockedWriterRuns } from '../liveWriters.js';
 import { processExists } from '../procfs.js';
 import { readMetricsFile } from '../readMetricsFile.js';
 import { reportOnce } from '../report.js';
-import { CompactionLostError, commitArchive, removeStaleCommitFiles, writeArchiveAside } from './commit.js';
+import { CompactionLostError, checkStillCurrent, commitArchive, removeStaleCommitFiles, writeArchiveAside } from './commit.js';
 import { withDirectoryLock, type LockOwnership } from './directoryLock.js';
 import { foldForArchive } from './fold.js';
 import { archiveIdentity, readManifest, writeManifestSync, type Manifest } from './manifest.js';
@@ -96,7 +97,10 @@ export async function compactDirectory(dir: string, options: CompactOptions = {}
     const byIdentity = groupByIdentity(await listMetricsFiles(dir));
     warnAboutUnlockedWriters(dir, byIdentity);
     const told = new Set(options.dead ?? []);
-    const candidates = [...byIdentity.keys()].filter((id) => told.has(id) || ((options.detectDeadPids ?? true) && pidIsGone(id))).sort();
+    const candidates = [...byIdentity.keys()]
+      .filter((id) => told.has(id) || ((options.detectDeadPids ?? true) && pidIsGone(id)))
+      .filter((id) => !keptForUnlockedWriter(dir, id, byIdentity.get(id)!, result))
+      .sort();
     const batches = new Batches(dir, ownership, step, result);
     try {
       const heldElsewhere = await batches.foldAll(candidates);
@@ -207,15 +211,17 @@ class Batches {
       await this.step('archive-written');
       await nextTurn(); // lets a lost lock be noticed before the commit
       const committed = commitArchive(dir, base, archive, folded, this.ownership);
+      this.result.folded.push(...folded);
       await this.step('committed');
 
+      checkStillCurrent(dir, committed, this.ownership);
       this.result.filesRemoved += removeAll(dir, [
         ...archiveFiles.map((entry) => entry.name),
         ...folded.flatMap((identity) => (byIdentity.get(identity) ?? []).map((entry) => entry.name)),
       ]);
       await this.step('deleted');
+      checkStillCurrent(dir, committed, this.ownership);
       writeManifestSync(dir, { generation: committed.generation, pending: [] });
-      this.result.folded.push(...folded);
       await this.step('settled');
       return [...later, ...identities.slice(next)];
     } finally {
@@ -266,6 +272,31 @@ async function watchUntouched(sightings: { identity: string; sighting: LockSight
     waiting = still;
   }
   return untouched;
+}
+
+/**
+ * A writer that holds no lock (Python's) but runs, by its pid, and started before its file:
+ * whatever compaction was told, folding would delete the file it goes on writing, and every
+ * later count of it would be lost. The same evidence makes `clean` keep the file.
+ */
+function keptForUnlockedWriter(dir: string, identity: string, files: Listed[], result: CompactionResult): boolean {
+  for (const { name } of files) {
+    const stat = lstatOrUndefined(path.join(dir, name));
+    const reason = stat === undefined ? undefined : whyUnlockedWriterRuns(identity, stat);
+    if (reason !== undefined) {
+      result.kept.push({ identity, reason: `${reason}; folding would lose every count it writes from now on` });
+      return true;
+    }
+  }
+  return false;
+}
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -59,7 +59,7 @@ export function writeManifestSync(dir: string, manifest: Manifest): void {
   const target = path.join(dir, MANIFEST_NAME);
   // Unique to this write: a compactor that lost the directory lock may be writing too (commit.ts).
   const aside = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o644 });
+  writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o640 });
   renameSync(aside, target);
 }
 
