@@ -2,11 +2,13 @@
 // that real worker processes wrote.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { FileStore, Histogram } from '../packages/prom-multiproc/src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join('packages', 'prom-multiproc', 'src', 'cli.ts');
@@ -25,9 +27,13 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function runScript(script: string, args: string[], env: Record<string, string>): Promise<Run> {
+/** Another user than this process's, for directories it may not write (root may write any). */
+const NOBODY = 65534;
+
+function runScript(script: string, args: string[], env: Record<string, string>, user?: number): Promise<Run> {
+  const asUser = user === undefined ? {} : { uid: user, gid: user };
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env: environment(env) }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env: environment(env), ...asUser }, (error, stdout, stderr) => {
       const code = error === null ? 0 : error.code;
       if (typeof code !== 'number') reject(error ?? new Error('no exit code'));
       else resolve({ code, stdout, stderr });
@@ -36,6 +42,26 @@ function runScript(script: string, args: string[], env: Record<string, string>):
 }
 
 const cli = (args: string[], env: Record<string, string> = {}): Promise<Run> => runScript(CLI, args, env);
+
+/** Runs the CLI as a user who may not write `dir` (another user when this is root, else `dir` made read-only). */
+function cliWithoutWriteAccess(dir: string, args: string[]): Promise<Run> {
+  chmodSync(dir, 0o555);
+  return runScript(CLI, args, {}, process.getuid?.() === 0 ? NOBODY : undefined);
+}
+
+/** Runs the CLI, with how long it took. */
+async function timedCli(args: string[], env: Record<string, string> = {}): Promise<Run & { ms: number }> {
+  const started = Date.now();
+  const run = await cli(args, env);
+  return { ...run, ms: Date.now() - started };
+}
+
+/** One line on stderr, naming the problem, without a stack trace. */
+function assertOneLineError(run: Run, pattern: RegExp): void {
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, pattern);
+  assert.equal(run.stderr.trimEnd().split('\n').length, 1, `one line:\n${run.stderr}`);
+}
 
 /** Runs a worker that records into `dir`; returns its pid, its identity in the file names. */
 async function worker(dir: string, args: string[]): Promise<string> {
@@ -67,6 +93,7 @@ function freshDir(): string {
 
 before(() => {
   scratch = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-cli-'));
+  chmodSync(scratch, 0o755); // so that the cases run as another user reach their directories
 });
 after(() => {
   rmSync(scratch, { recursive: true, force: true });
@@ -259,5 +286,125 @@ describe('prom-multiproc usage', { concurrency: true }, () => {
     const run = await cli(['--version']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout.trim(), version);
+  });
+});
+
+describe('a directory the command cannot use', { concurrency: true }, () => {
+  // Each answers at once (the compactors' lock is not retried for half a minute), in one line
+  // that names the directory, not a file inside it.
+  const QUICK_MS = 15_000; // node and tsx start slowly on a busy machine; the lock's retries took 29 s
+
+  for (const command of [['compact'], ['mark-dead', '12'], ['serve', '--port', '0']]) {
+    const name = command[0]!;
+
+    it(`${name}: a missing directory`, async () => {
+      const missing = freshPath();
+      const run = await timedCli([...command, '--dir', missing]);
+      assertOneLineError(run, new RegExp(`^prom-multiproc: ${missing} does not exist; check --dir or PROM_MULTIPROC_DIR`));
+      assert.ok(run.ms < QUICK_MS, `took ${run.ms} ms`);
+      assert.doesNotMatch(run.stderr, /\.lock/);
+    });
+
+    it(`${name}: a regular file`, async () => {
+      const file = path.join(freshDir(), 'metrics');
+      writeFileSync(file, 'x');
+      const run = await timedCli([...command, '--dir', file]);
+      assertOneLineError(run, new RegExp(`^prom-multiproc: ${file} is not a directory; pass the metrics directory`));
+      assert.ok(run.ms < QUICK_MS, `took ${run.ms} ms`);
+    });
+  }
+
+  for (const command of [['compact'], ['mark-dead', '12']]) {
+    it(`${command[0]}: a directory this user may not write`, async () => {
+      const dir = freshDir();
+      const started = Date.now();
+      const run = await cliWithoutWriteAccess(dir, [...command, '--dir', dir]);
+      const ms = Date.now() - started;
+      assertOneLineError(run, new RegExp(`^prom-multiproc: ${dir} is not writable by this user \\(uid \\d+\\); ${command[0]} changes files there: run it as the user that writes the metrics`));
+      assert.ok(ms < QUICK_MS, `took ${ms} ms`);
+    });
+  }
+});
+
+describe('prom-multiproc serve', { concurrency: true }, () => {
+  it('names the address when the port is in use', async () => {
+    const dir = freshDir();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const run = await cli(['serve', '--dir', dir, '--port', String(port)]);
+      assertOneLineError(run, new RegExp(`^prom-multiproc: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use .*--port`));
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('names the host when it is not an address of this machine', async () => {
+    const dir = freshDir();
+    const [unknown, notHere] = await Promise.all([
+      cli(['serve', '--dir', dir, '--port', '0', '--host', '999.1.1.1']),
+      cli(['serve', '--dir', dir, '--port', '0', '--host', '192.0.2.1']), // TEST-NET-1: never assigned
+    ]);
+    assertOneLineError(unknown, /^prom-multiproc: cannot listen on --host 999\.1\.1\.1: .*--host 127\.0\.0\.1/);
+    assertOneLineError(notHere, /^prom-multiproc: cannot listen on 192\.0\.2\.1: .*not an address of this host.*--host/);
+  });
+});
+
+describe('what the CLI prints besides its output', { concurrency: true }, () => {
+  it('scrape of a regular file prints the one error that matters', async () => {
+    const file = path.join(freshDir(), 'metrics');
+    writeFileSync(file, 'x');
+    const run = await cli(['scrape', '--dir', file]);
+    assertOneLineError(run, new RegExp(`^prom-multiproc: .*${file}`));
+    assert.doesNotMatch(run.stderr, /manifest/);
+  });
+
+  it('prints the library\'s warnings as "warning: " lines, in every command', async () => {
+    const dir = freshDir();
+    // A file of a live pid without its lock: what compaction takes for a Python writer.
+    writeFileSync(path.join(dir, `counter_${process.pid}.db`), '');
+    const run = await cli(['compact', '--dir', dir]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^warning: compaction of .* found live writers that hold no prom-multiproc lock/m);
+    assert.doesNotMatch(run.stderr, /\(node:\d+\)|\[Error\]/);
+  });
+
+  it('warns once when PROM_MULTIPROC_DIR and PROMETHEUS_MULTIPROC_DIR differ, naming both', async () => {
+    const ours = freshDir();
+    const python = freshDir();
+    const run = await cli(['scrape'], { PROM_MULTIPROC_DIR: ours, PROMETHEUS_MULTIPROC_DIR: python });
+    assert.equal(run.code, 0, run.stderr);
+    const warnings = run.stderr.split('\n').filter((line) => line.startsWith('warning: '));
+    assert.equal(warnings.length, 1, run.stderr);
+    assert.ok(warnings[0]!.includes(`PROM_MULTIPROC_DIR=${ours}`) && warnings[0]!.includes(`PROMETHEUS_MULTIPROC_DIR=${python}`), warnings[0]);
+    assert.match(warnings[0]!, /Python/);
+
+    const same = await cli(['scrape'], { PROM_MULTIPROC_DIR: ours, PROMETHEUS_MULTIPROC_DIR: `${ours}/` });
+    assert.equal(same.stderr, '', 'the same directory, spelled with a trailing slash');
+    const given = await cli(['scrape', '--dir', ours], { PROM_MULTIPROC_DIR: ours, PROMETHEUS_MULTIPROC_DIR: python });
+    assert.equal(given.stderr, '', 'with --dir the variables are not used');
+  });
+
+  it('warns at scrape time about a histogram whose bucket layouts differ between processes, naming a file of each', async () => {
+    const dir = freshDir();
+    const layouts: Record<string, number[]> = {
+      express: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      python: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+    };
+    for (const [identity, buckets] of [['express1', layouts.express], ['express2', layouts.express], ['python1', layouts.python]] as const) {
+      const store = new FileStore({ dir, identity });
+      new Histogram({ name: 'http_request_duration_seconds', help: 'Latency.', labelNames: ['route'], buckets, store }).observe({ route: '/' }, 0.3);
+      new Histogram({ name: 'job_seconds', help: 'Jobs.', buckets: [1, 2], store }).observe(1.5);
+      store.close();
+    }
+    const run = await cli(['scrape', '--dir', dir]);
+    assert.equal(run.code, 0, run.stderr);
+    const warnings = run.stderr.split('\n').filter((line) => line.startsWith('warning: '));
+    assert.equal(warnings.length, 1, run.stderr);
+    assert.match(warnings[0]!, /histogram http_request_duration_seconds has different bucket bounds/);
+    assert.ok(warnings[0]!.includes(path.join(dir, 'histogram_python1.db')), warnings[0]);
+    assert.match(warnings[0]!, /histogram_express[12]\.db/);
+    assert.doesNotMatch(warnings[0]!, /job_seconds/);
   });
 });

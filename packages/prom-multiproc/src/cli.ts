@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The prom-multiproc command: argument parsing and printing only; the work is the library's.
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Registry } from 'prom-client';
@@ -51,6 +51,30 @@ function directoryOf(command: Command): string {
   return dir;
 }
 
+/**
+ * The directory, checked before any work: a command meeting a missing or unusable directory
+ * deep inside would name a file in it, or (the compactors' lock) retry for half a minute.
+ */
+function usableDirectory(command: Command, use: 'read' | 'change'): string {
+  const dir = directoryOf(command);
+  // A missing path throws ENOENT here, which explain() words with the fix.
+  if (!statSync(dir).isDirectory()) {
+    throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`, dir);
+  }
+  try {
+    accessSync(dir, use === 'change' ? constants.W_OK | constants.X_OK : constants.R_OK | constants.X_OK);
+  } catch {
+    const uid = process.getuid?.() ?? '?';
+    throw new MultiprocessDirectoryError(
+      use === 'change'
+        ? `${dir} is not writable by this user (uid ${uid}); ${command.name()} changes files there: run it as the user that writes the metrics, or change the directory's permissions`
+        : `${dir} is not readable by this user (uid ${uid}); run ${command.name()} as the user that writes the metrics, or in its group`,
+      dir,
+    );
+  }
+  return dir;
+}
+
 function clean(_options: unknown, command: Command): void {
   const dir = directoryOf(command);
   const existed = existsSync(dir);
@@ -62,8 +86,6 @@ function clean(_options: unknown, command: Command): void {
 
 async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
   const dir = directoryOf(command);
-  // Skipped files are warnings, not failures: the rest of the directory is still printed.
-  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
   const contentType = options.openmetrics === true ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
   process.stdout.write(await new MultiprocessRegistry({ dir, contentType }).metrics());
 }
@@ -75,16 +97,15 @@ function processIdentity(id: string): string {
 }
 
 function markDead(id: string, _options: unknown, command: Command): void {
-  const dir = directoryOf(command);
   // The library treats a missing directory as "nothing to remove"; here it is more likely a typo.
-  if (!statSync(dir).isDirectory()) throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory`, dir);
+  const dir = usableDirectory(command, 'change');
   const removed = markProcessDead(id, dir);
   if (removed.length === 0) console.log(`no live gauge files of process ${id} in ${dir}`);
   for (const file of removed) console.log(`removed ${file}`);
 }
 
 async function compact(options: { dead?: string[]; detectDeadPids: boolean }, command: Command): Promise<void> {
-  const dir = directoryOf(command);
+  const dir = usableDirectory(command, 'change');
   const result = await compactDirectory(dir, { dead: options.dead ?? [], detectDeadPids: options.detectDeadPids });
   if (result.folded.length === 0) console.log(`nothing to fold in ${dir} (archive generation ${result.generation})`);
   else console.log(`folded ${result.folded.length} dead process(es) into archive generation ${result.generation}, removed ${result.filesRemoved} files from ${dir}`);
@@ -123,12 +144,10 @@ function credentialsFile<T>(read: (file: string) => T): (file: string) => string
 }
 
 async function serve(options: ServeOptions, command: Command): Promise<void> {
-  const dir = directoryOf(command);
-  if (!statSync(dir).isDirectory()) throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory`, dir);
+  const dir = usableDirectory(command, 'read');
   if (options.bearerTokenFile !== undefined && options.basicAuthFile !== undefined) {
     command.error('choose one of --bearer-token-file and --basic-auth-file', { exitCode: EXIT_USAGE, code: 'prom-multiproc.twoAuth' });
   }
-  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
   const exporter = await startExporter({
     dir,
     port: options.port,
@@ -218,9 +237,31 @@ function buildProgram(): Command {
   return program;
 }
 
+/** Why `serve` could not listen, with what to do; undefined for other errors. */
+function explainListen(error: NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string }): string | undefined {
+  if (error.syscall === 'getaddrinfo') {
+    return `cannot listen on --host ${error.hostname}: no such address or host name (${error.code}); pass an address of this host, e.g. --host 127.0.0.1 or --host 0.0.0.0`;
+  }
+  if (error.syscall !== 'listen' && error.syscall !== 'bind') return undefined;
+  const host = error.address?.includes(':') ? `[${error.address}]` : error.address;
+  const where = error.port === undefined ? host : `${host}:${error.port}`; // no port when it was 0 (any)
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the port is in use by another process; stop that process, or choose another port with --port`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${error.address} is not an address of this host; pass one of its addresses with --host (127.0.0.1, or 0.0.0.0 for all)`;
+    case 'EACCES':
+      return `cannot listen on ${where}: this user may not listen on port ${error.port} (ports below 1024 need privileges); choose a port of 1024 or more with --port`;
+    default:
+      return `cannot listen on ${where}: ${error.code}; check --host and --port`;
+  }
+}
+
 /** The message for an error whose cause the user can fix; undefined for a bug (shown with its stack). */
 function explain(error: unknown): string | undefined {
   if (error instanceof MultiprocessDirectoryError || error instanceof MetricConfigurationError) return error.message;
+  const listening = explainListen(error as NodeJS.ErrnoException);
+  if (listening !== undefined) return listening;
   const { code, path } = error as NodeJS.ErrnoException;
   if (code === 'ENOENT') return `${path} does not exist; check --dir or PROM_MULTIPROC_DIR ("prom-multiproc clean" creates the directory)`;
   if (code === 'ENOTDIR') return `${path} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`;
@@ -229,6 +270,9 @@ function explain(error: unknown): string | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // The library's warnings (a skipped file, a lock-less writer) are not failures: the command
+  // goes on, and they read as warnings rather than as Node's process warnings.
+  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
   try {
     await buildProgram().parseAsync(argv);
     return 0;

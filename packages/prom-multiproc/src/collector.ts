@@ -6,8 +6,9 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from './errors.js';
 import { FileFormatError } from './format.js';
-import { fileKindOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
-import { Merger, decodeEntries, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { fileKindOf, fileNameOf, parseFileName, type FileKind, type ParsedFileName } from './fileNames.js';
+import { Merger, decodeEntries, type BucketConflict, type FileRecords, type KeyCache, type MetricFamily } from './merge.js';
+import { floatToGoString } from './pythonFloat.js';
 import { withDirectoryLock } from './compaction/directoryLock.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from './compaction/manifest.js';
 import { reportOnce } from './report.js';
@@ -52,7 +53,9 @@ export async function listMetricsFiles(dir: string): Promise<{ name: string; fil
     throw new MultiprocessDirectoryError(
       code === 'ENOENT'
         ? `${dir} does not exist: no metrics directory there; check PROM_MULTIPROC_DIR or --dir ("prom-multiproc clean" creates it)`
-        : `cannot read the metrics directory ${dir} (${code ?? (error as Error).message}); check PROM_MULTIPROC_DIR or --dir, and that this process may read it`,
+        : code === 'ENOTDIR'
+          ? `${dir} is not a directory; point PROM_MULTIPROC_DIR or --dir at the metrics directory`
+          : `cannot read the metrics directory ${dir} (${code ?? (error as Error).message}); check PROM_MULTIPROC_DIR or --dir, and that this process may read it`,
       dir,
     );
   }
@@ -118,6 +121,8 @@ function manifestOf(dir: string): Manifest {
   try {
     return readManifest(dir);
   } catch (error) {
+    // A "directory" that is a file has no manifest: the listing reports it, in its own words.
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return EMPTY_MANIFEST;
     reportOnce(`manifest\u0000${dir}`, new Error(
       `the compaction manifest in ${dir} cannot be read (${(error as Error).message}); archives other than the first are left out until a compaction rewrites it`,
     ));
@@ -157,7 +162,29 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
         `all its values are merged as ${conflict.mode}. Give every process the same multiprocessMode, and clean the directory when it changes.`,
     ));
   }
+  for (const conflict of merger.bucketConflicts()) reportBucketConflict(dir, conflict);
   return { families: merger.result(), skipped, filesRead };
+}
+
+// Layouts named in one warning; a histogram written with more is named with how many.
+const LAYOUTS_SHOWN = 3;
+
+function reportBucketConflict(dir: string, { family, layouts }: BucketConflict): void {
+  const shown = layouts.slice(0, LAYOUTS_SHOWN).map(({ bounds, file }) =>
+    `${path.join(dir, fileNameOf(file.kind, file.id))} has le=${bounds.map(floatToGoString).join(',')}`,
+  );
+  if (layouts.length > LAYOUTS_SHOWN) shown.push(`and ${layouts.length - LAYOUTS_SHOWN} more layouts`);
+  reportOnce(`buckets\u0000${dir}\u0000${family}\u0000${layouts.map(({ bounds }) => bounds.join(' ')).join('\u0000')}`, new Error(
+    `histogram ${family} has different bucket bounds in different files of ${dir} (${shown.join('; ')}): ` +
+      `its merged buckets at bounds only some files have (le=${unsharedBounds(layouts).map(floatToGoString).join(',')}) leave out the other files' ` +
+      'observations below them; _count and _sum stay right. Give every process the same buckets, and clean the directory once they agree.',
+  ));
+}
+
+/** The bounds that some layouts have and others lack: where the merged buckets undercount. */
+function unsharedBounds(layouts: BucketConflict['layouts']): number[] {
+  const all = new Set(layouts.flatMap(({ bounds }) => bounds));
+  return [...all].filter((bound) => !layouts.every(({ bounds }) => bounds.includes(bound))).sort((a, b) => a - b);
 }
 
 /** The collector's own view of a scrape, so a skipped file shows on dashboards, not just in logs. */

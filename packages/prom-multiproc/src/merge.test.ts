@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseFileName } from './fileNames.js';
 import { FileFormatError, HEADER_SIZE, entrySize, writeEntry, writeUsed } from './format.js';
-import { decodeEntries, decodeFile, mergeFiles, parsePythonFloat, type FileRecords, type MetricFamily, type Sample } from './merge.js';
+import { Merger, decodeEntries, decodeFile, mergeFiles, parsePythonFloat, type FileRecords, type MetricFamily, type Sample } from './merge.js';
 import { entryKey } from './pythonJson.js';
 
 type Labels = Record<string, string>;
@@ -51,6 +51,39 @@ describe('counters', () => {
       ]),
     ]);
     assert.deepEqual(rows(family(families, 'c').samples), [['c_total', { a: '1', b: '2' }, 3]]);
+  });
+});
+
+/** A histogram's rows with these bounds (+Inf added), for one label set. */
+function histogramRows(name: string, bounds: string[], labels: Labels = {}): Row[] {
+  return [[name, `${name}_sum`, labels, 1], ...[...bounds, '+Inf'].map((le): Row => [name, `${name}_bucket`, { ...labels, le }, 1])];
+}
+
+describe('bucket layouts', () => {
+  const express = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5'];
+  const python = ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1.0', '2.5', '5.0', '7.5', '10.0'];
+
+  it('finds a histogram whose files have different bounds, with the first file of each layout', () => {
+    const merger = new Merger();
+    merger.add(file('histogram_1.db', [...histogramRows('latency', express, { route: '/a' }), ...histogramRows('latency', express, { route: '/b' })]));
+    merger.add(file('histogram_2.db', histogramRows('latency', express, { route: '/a' })));
+    merger.add(file('histogram_4242.db', [...histogramRows('latency', python, { route: '/a' }), ...histogramRows('jobs', ['1'])]));
+    merger.add(file('histogram_4243.db', histogramRows('latency', python)));
+    merger.add(file('histogram_3.db', histogramRows('jobs', ['1.0'])));
+    assert.deepEqual(merger.bucketConflicts(), [{
+      family: 'latency',
+      layouts: [
+        { bounds: [...express.map(Number), Infinity], file: parseFileName('histogram_1.db') },
+        { bounds: [...python.map(Number), Infinity], file: parseFileName('histogram_4242.db') },
+      ],
+    }]);
+  });
+
+  it('finds none when the bounds are equal in value, however written', () => {
+    const merger = new Merger();
+    merger.add(file('histogram_1.db', histogramRows('h', ['1', '1e+07'])));
+    merger.add(file('histogram_2.db', histogramRows('h', ['1.0', '10000000.0'])));
+    assert.deepEqual(merger.bucketConflicts(), []);
   });
 });
 

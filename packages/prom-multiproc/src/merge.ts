@@ -311,6 +311,47 @@ export interface ModeConflict {
 }
 
 /**
+ * A histogram whose files have different bucket bounds (a Node service's and a Python
+ * worker's defaults): its merged buckets each count only the files that have that bound, so
+ * the cumulative counts are wrong. One layout per distinct set of bounds, with the first file
+ * (in merge order) that has it.
+ */
+export interface BucketConflict {
+  family: string;
+  layouts: { bounds: number[]; file: ParsedFileName }[];
+}
+
+/** One histogram's bucket bounds in one file, sorted, and as one string to compare. */
+interface BucketLayout {
+  bounds: number[];
+  id: string;
+}
+
+// A file's layouts, by its keys: a file that has not changed gives the same keys array scrape
+// after scrape (decodeFile), so its bounds are collected once, not on every scrape.
+const layoutsByKeys = new WeakMap<readonly DecodedKey[], Map<string, BucketLayout>>();
+
+/** The bucket layout of every histogram in a file's keys (the bounds of all its label sets together). */
+function bucketLayoutsOf(keys: readonly DecodedKey[]): Map<string, BucketLayout> {
+  let layouts = layoutsByKeys.get(keys);
+  if (layouts !== undefined) return layouts;
+  const bounds = new Map<string, Set<number>>();
+  for (const key of keys) {
+    if (key.bucketBound === undefined) continue;
+    let found = bounds.get(key.metricName);
+    if (found === undefined) bounds.set(key.metricName, (found = new Set()));
+    found.add(key.bucketBound);
+  }
+  layouts = new Map();
+  for (const [family, set] of bounds) {
+    const sorted = [...set].sort((a, b) => a - b);
+    layouts.set(family, { bounds: sorted, id: sorted.join(' ') });
+  }
+  layoutsByKeys.set(keys, layouts);
+  return layouts;
+}
+
+/**
  * Identities of archive files, which hold the folded values of processes that are gone
  * (see compaction.ts). An `all`-mode gauge archive keeps each process's id in a `pid` label.
  */
@@ -325,8 +366,11 @@ export function isArchiveIdentity(id: string): boolean {
 export class Merger {
   private readonly families = new Map<string, FamilyAccumulator>();
   readonly conflicts: ModeConflict[] = [];
+  /** Per histogram family: each layout seen, by its id, with the first file that has it. */
+  private readonly bucketLayouts = new Map<string, Map<string, { bounds: number[]; file: ParsedFileName }>>();
 
   add({ file, keys, values, timestamps }: FileRecords): void {
+    if (file.type === 'histogram') this.noteBucketLayouts(file, keys);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const target = key.merging;
@@ -353,6 +397,24 @@ export class Merger {
     mergeInto(cell, rule, value, timestamp);
     // An all-mode gauge's series is the file's identity: the next file's is another one.
     if (rule !== 'last' && rule !== 'archived') key.merging = { merger: this, kind: file.kind, cell, rule };
+  }
+
+  /** Once per (family, file): a lookup and a string comparison, never per entry. */
+  private noteBucketLayouts(file: ParsedFileName, keys: readonly DecodedKey[]): void {
+    for (const [family, layout] of bucketLayoutsOf(keys)) {
+      let seen = this.bucketLayouts.get(family);
+      if (seen === undefined) this.bucketLayouts.set(family, (seen = new Map()));
+      if (!seen.has(layout.id)) seen.set(layout.id, { bounds: layout.bounds, file });
+    }
+  }
+
+  /** The histograms merged from files of more than one bucket layout. */
+  bucketConflicts(): BucketConflict[] {
+    const conflicts: BucketConflict[] = [];
+    for (const [family, layouts] of this.bucketLayouts) {
+      if (layouts.size > 1) conflicts.push({ family, layouts: [...layouts.values()] });
+    }
+    return conflicts;
   }
 
   result(): MetricFamily[] {

@@ -22,7 +22,8 @@ export function reportOnce(onceKey: string, error: Error): boolean {
   if (customReporter !== undefined) {
     customReporter(error);
   } else {
-    process.emitWarning(error.message, { type: 'PromMultiprocWarning', code: error.name });
+    // No code: Node would print the error's class, "[Error]", before the name, as if it failed.
+    process.emitWarning(error.message, { type: 'PromMultiprocWarning' });
   }
   return true;
 }

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { MetricConfigurationError } from './errors.js';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -77,4 +78,13 @@ export function checkBuckets(metricName: string, buckets: unknown): number[] {
   if (bounds[bounds.length - 1] !== Infinity) bounds.push(Infinity);
   if (bounds.length < 2) throw new MetricConfigurationError(`${metricName} needs at least one finite bucket bound`);
   return bounds;
+}
+
+/**
+ * A rejected value or delta, in prom-client's words ("Value is not a valid number: ...") after
+ * the metric's name; a string is shown quoted, so "5" does not read as the number 5.
+ */
+export function invalidNumber(metricName: string, what: 'Value' | 'Delta', value: unknown, rule: string): MetricConfigurationError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : inspect(value, { depth: 1, breakLength: Infinity });
+  return new MetricConfigurationError(`${metricName}: ${what} is not a valid number: ${shown}${rule === '' ? '' : `; ${rule}`}`);
 }

@@ -9,6 +9,8 @@
 // refresh to run.
 
 import * as path from 'node:path';
+import type { LockOptions } from 'proper-lockfile';
+import { MultiprocessDirectoryError } from '../errors.js';
 
 export const LOCK_NAME = '.prom-multiproc.lock';
 
@@ -16,6 +18,11 @@ export const LOCK_NAME = '.prom-multiproc.lock';
 // considered gone after STALE_MS, so a crashed compactor blocks the next one only that long.
 export const DIRECTORY_LOCK_STALE_MS = 10_000;
 const UPDATE_MS = 2_000;
+// While another compactor holds the lock: about 30 s of tries, further and further apart.
+const LOCK_RETRIES = 60;
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 500;
+const RETRY_FACTOR = 1.5;
 
 /** What the holder of the directory lock can ask: whether it still holds it. */
 export interface LockOwnership {
@@ -29,15 +36,18 @@ export async function withDirectoryLock<T>(dir: string, work: (ownership: LockOw
   // Node's own signal behaviour (a SIGTERM ends even a process whose event loop is blocked).
   const { default: lockfile } = await import('proper-lockfile');
   const ownership: { lost: Error | undefined } = { lost: undefined };
-  const release = await lockfile.lock(dir, {
+  const options: LockOptions = {
     lockfilePath: path.join(dir, LOCK_NAME),
     realpath: false,
     stale: DIRECTORY_LOCK_STALE_MS,
     update: UPDATE_MS,
-    retries: { retries: 60, minTimeout: 50, maxTimeout: 500, factor: 1.5 },
+    retries: 0,
     onCompromised: (error) => {
       ownership.lost = error;
     },
+  };
+  const release = await lockWhenFree(() => lockfile.lock(dir, options)).catch((error: NodeJS.ErrnoException) => {
+    throw directoryProblem(dir, error) ?? error;
   });
   try {
     return await work(ownership);
@@ -45,4 +55,27 @@ export async function withDirectoryLock<T>(dir: string, work: (ownership: LockOw
     // A lock taken over by another holder is theirs now: nothing of ours to release.
     if (ownership.lost === undefined) await release().catch(() => undefined);
   }
+}
+
+/**
+ * Retries only while another holder has the lock: proper-lockfile's own retries would also
+ * retry a missing or read-only directory, which no wait mends, for half a minute.
+ */
+async function lockWhenFree<T>(lock: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await lock();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || attempt >= LOCK_RETRIES) throw error;
+      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * RETRY_FACTOR ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** A lock that could not be made because of the directory itself, said of the directory. */
+function directoryProblem(dir: string, error: NodeJS.ErrnoException): MultiprocessDirectoryError | undefined {
+  if (error.code === 'ENOENT') return new MultiprocessDirectoryError(`the metrics directory ${dir} does not exist; check the directory given`, dir);
+  if (error.code === 'ENOTDIR') return new MultiprocessDirectoryError(`the metrics directory ${dir} is not a directory; check the directory given`, dir);
+  return undefined;
 }

@@ -1,12 +1,19 @@
 import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
+import { invalidNumber } from '../validation.js';
 import { Metric, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
-function checkIncrement(metricName: string, value: unknown): void {
+/** Whether `value` is a valid increment: a finite number, 0 or more. */
+function isIncrement(value: unknown): value is number {
+  // One comparison rejects negatives, NaN and most non-numbers (undefined >= 0 is false).
+  return (value as number) >= 0 && (value as number) < Infinity && typeof value === 'number';
+}
+
+function rejectIncrement(metricName: string, value: unknown): never {
   if (typeof value !== 'number' || Number.isNaN(value) || value === Infinity) {
-    throw new MetricConfigurationError(`${metricName}: increment must be a finite number, got ${String(value)}`);
+    throw invalidNumber(metricName, 'Value', value, "a counter's increment is a finite number of 0 or more");
   }
-  throw new MetricConfigurationError(`${metricName}: a counter only goes up; increment ${value} is negative (use a Gauge for values that go down)`);
+  throw new MetricConfigurationError(`${metricName}: It is not possible to decrease a counter (increment ${value}); use a Gauge for values that go down`);
 }
 
 export class CounterChild {
@@ -16,8 +23,7 @@ export class CounterChild {
   ) {}
 
   inc(value = 1): void {
-    // One comparison rejects negatives, NaN and non-numbers (undefined >= 0 is false).
-    if (!(value >= 0 && value < Infinity) || typeof value !== 'number') checkIncrement(this.metricName, value);
+    if (!isIncrement(value)) rejectIncrement(this.metricName, value);
     const cell = this.cell;
     cell.value += value;
     if (!cell.dirty) cell.owner.onDirty(cell);
@@ -55,8 +61,13 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
   inc(value?: number): void;
   inc(labels: LabelValues<T>, value?: number): void;
   inc(labelsOrValue?: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).inc(value);
-    else this.childFromLabels(undefined).inc(labelsOrValue);
+    // Checked before the label set is looked up: a rejected increment must not create its series.
+    if (typeof labelsOrValue === 'object') {
+      if (value !== undefined && !isIncrement(value)) rejectIncrement(this.name, value);
+      this.childFromLabels(labelsOrValue).inc(value);
+    } else {
+      this.childFromLabels(undefined).inc(labelsOrValue);
+    }
   }
 
   zero(labels?: LabelValues<T>): void {

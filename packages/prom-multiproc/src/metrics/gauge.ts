@@ -1,6 +1,7 @@
 import { MetricConfigurationError } from '../errors.js';
 import { isGaugeMode, type FileKind, type GaugeMode } from '../fileNames.js';
 import type { Cell } from '../storage/cell.js';
+import { invalidNumber } from '../validation.js';
 import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface GaugeConfiguration<T extends string = string> extends MetricConfiguration<T> {
@@ -12,20 +13,32 @@ export interface GaugeConfiguration<T extends string = string> extends MetricCon
   multiprocessMode?: GaugeMode;
 }
 
-function checkNumber(metricName: string, value: unknown): void {
-  if (typeof value !== 'number') {
-    throw new MetricConfigurationError(`${metricName}: gauge value must be a number, got ${typeof value}`);
+interface GaugeSettings {
+  name: string;
+  mostRecent: boolean;
+  now: () => number;
+}
+
+function checkValue(metricName: string, value: unknown): void {
+  if (typeof value !== 'number') throw invalidNumber(metricName, 'Value', value, '');
+}
+
+/** Throws unless `delta` may be added: a number, on a gauge whose mode adds (not mostrecent). */
+function checkDelta(gauge: GaugeSettings, delta: unknown): void {
+  if (gauge.mostRecent) {
+    throw new MetricConfigurationError(`${gauge.name}: inc() and dec() cannot be used with the mostrecent modes; use set()`);
   }
+  if (typeof delta !== 'number') throw invalidNumber(gauge.name, 'Delta', delta, '');
 }
 
 export class GaugeChild {
   constructor(
     private readonly cell: Cell,
-    private readonly gauge: { name: string; mostRecent: boolean; now: () => number },
+    private readonly gauge: GaugeSettings,
   ) {}
 
   inc(value = 1): void {
-    if (typeof value !== 'number' || this.gauge.mostRecent) this.rejectIncrement(value);
+    if (typeof value !== 'number' || this.gauge.mostRecent) checkDelta(this.gauge, value);
     const cell = this.cell;
     cell.value += value;
     cell.timestamp = 0;
@@ -33,11 +46,13 @@ export class GaugeChild {
   }
 
   dec(value = 1): void {
+    // Checked before it is negated: -"2" would be the number -2.
+    if (typeof value !== 'number') checkDelta(this.gauge, value);
     this.inc(-value);
   }
 
   set(value: number): void {
-    checkNumber(this.gauge.name, value);
+    checkValue(this.gauge.name, value);
     const cell = this.cell;
     cell.value = value;
     // Only the mostrecent modes keep a timestamp; the merge picks the newest.
@@ -57,20 +72,13 @@ export class GaugeChild {
   zero(): void {
     this.set(0);
   }
-
-  private rejectIncrement(value: unknown): never {
-    if (this.gauge.mostRecent) {
-      throw new MetricConfigurationError(`${this.gauge.name}: inc() and dec() cannot be used with the mostrecent modes; use set()`);
-    }
-    throw new MetricConfigurationError(`${this.gauge.name}: increment must be a number, got ${typeof value}`);
-  }
 }
 
 /** A value that goes up and down; `multiprocessMode` says how processes' values merge. */
 export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
   readonly type = 'gauge' as const;
   readonly multiprocessMode: GaugeMode;
-  private readonly settings: { name: string; mostRecent: boolean; now: () => number };
+  private readonly settings: GaugeSettings;
 
   constructor(config: GaugeConfiguration<T>) {
     super(config, ['pid']);
@@ -96,23 +104,36 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
 
   inc(value?: number): void;
   inc(labels: LabelValues<T>, value?: number): void;
+  // With labels, the value is checked before the label set is looked up: a rejected value must not create its series.
   inc(labelsOrValue?: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).inc(value);
-    else this.childFromLabels(undefined).inc(labelsOrValue);
+    if (typeof labelsOrValue === 'object') {
+      checkDelta(this.settings, value === undefined ? 1 : value);
+      this.childFromLabels(labelsOrValue).inc(value);
+    } else {
+      this.childFromLabels(undefined).inc(labelsOrValue);
+    }
   }
 
   dec(value?: number): void;
   dec(labels: LabelValues<T>, value?: number): void;
   dec(labelsOrValue?: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).dec(value);
-    else this.childFromLabels(undefined).dec(labelsOrValue);
+    if (typeof labelsOrValue === 'object') {
+      checkDelta(this.settings, value === undefined ? 1 : value);
+      this.childFromLabels(labelsOrValue).dec(value);
+    } else {
+      this.childFromLabels(undefined).dec(labelsOrValue);
+    }
   }
 
   set(value: number): void;
   set(labels: LabelValues<T>, value: number): void;
   set(labelsOrValue: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).set(value as number);
-    else this.childFromLabels(undefined).set(labelsOrValue);
+    if (typeof labelsOrValue === 'object') {
+      checkValue(this.name, value);
+      this.childFromLabels(labelsOrValue).set(value as number);
+    } else {
+      this.childFromLabels(undefined).set(labelsOrValue);
+    }
   }
 
   setToCurrentTime(labels?: LabelValues<T>): void {

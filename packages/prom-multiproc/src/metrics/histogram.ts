@@ -1,7 +1,6 @@
-import { MetricConfigurationError } from '../errors.js';
 import { floatToGoString } from '../pythonFloat.js';
 import type { Cell } from '../storage/cell.js';
-import { checkBuckets } from '../validation.js';
+import { checkBuckets, invalidNumber } from '../validation.js';
 import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** Python's defaults, which also suit request latencies in seconds. */
@@ -13,7 +12,7 @@ export interface HistogramConfiguration<T extends string = string> extends Metri
 }
 
 function rejectObservation(metricName: string, value: unknown): never {
-  throw new MetricConfigurationError(`${metricName}: observed value must be a number (not NaN), got ${String(value)}`);
+  throw invalidNumber(metricName, 'Value', value, 'an observation is a number, not NaN');
 }
 
 export class HistogramChild {
@@ -80,8 +79,13 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
   observe(value: number): void;
   observe(labels: LabelValues<T>, value: number): void;
   observe(labelsOrValue: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).observe(value as number);
-    else this.childFromLabels(undefined).observe(labelsOrValue);
+    if (typeof labelsOrValue === 'object') {
+      // Checked before the label set is looked up: a rejected value must not create its series.
+      if (typeof value !== 'number' || Number.isNaN(value)) rejectObservation(this.name, value);
+      this.childFromLabels(labelsOrValue).observe(value);
+    } else {
+      this.childFromLabels(undefined).observe(labelsOrValue);
+    }
   }
 
   /** As prom-client: labels may be given at the start, the end, or both. */

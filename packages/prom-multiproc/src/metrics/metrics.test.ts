@@ -138,10 +138,39 @@ for (const kind of storeKinds) {
       it('rejects a negative, NaN or infinite counter increment', () => {
         const store = kind.create();
         const counter = new Counter({ name: 'only_up', help: 'h', store });
-        assertConfigError(() => counter.inc(-1), 'only_up', /negative/);
+        assertConfigError(() => counter.inc(-1), 'only_up', /It is not possible to decrease a counter \(increment -1\)/);
         assertConfigError(() => counter.inc(NaN), 'only_up', /finite number/);
         assertConfigError(() => counter.inc(Infinity), 'only_up', /finite number/);
-        assertConfigError(() => counter.inc('1' as never), 'only_up');
+        assertConfigError(() => counter.inc('1' as never), 'only_up', /Value is not a valid number: "1"/);
+      });
+
+      it('creates no series for a value it rejects, whatever the type', async () => {
+        const store = kind.create();
+        const counter = new Counter({ name: 'rejected_c', help: 'h', labelNames: ['route'], store });
+        assertConfigError(() => counter.inc({ route: '/negative' }, -1), 'rejected_c', /It is not possible to decrease a counter/);
+        assertConfigError(() => counter.inc({ route: '/string' }, '5' as never), 'rejected_c', /Value is not a valid number: "5"/);
+        assertConfigError(() => counter.inc({ route: '/nan' }, NaN), 'rejected_c', /Value is not a valid number: NaN/);
+        const gauge = new Gauge({ name: 'rejected_g', help: 'h', labelNames: ['room'], store });
+        assertConfigError(() => gauge.set({ room: 'set' }, '5' as never), 'rejected_g', /Value is not a valid number: "5"/);
+        assertConfigError(() => gauge.inc({ room: 'inc' }, '5' as never), 'rejected_g', /Delta is not a valid number: "5"/);
+        assertConfigError(() => gauge.dec({ room: 'dec' }, '5' as never), 'rejected_g', /Delta is not a valid number: "5"/);
+        const recent = new Gauge({ name: 'rejected_recent', help: 'h', labelNames: ['room'], multiprocessMode: 'mostrecent', store });
+        assertConfigError(() => recent.inc({ room: 'inc' }), 'rejected_recent', /use set\(\)/);
+        const histogram = new Histogram({ name: 'rejected_h', help: 'h', labelNames: ['route'], store });
+        assertConfigError(() => histogram.observe({ route: '/string' }, '0.5' as never), 'rejected_h', /Value is not a valid number: "0.5"/);
+        assertConfigError(() => histogram.observe({ route: '/nan' }, NaN), 'rejected_h', /Value is not a valid number: NaN/);
+        const summary = new Summary({ name: 'rejected_s', help: 'h', labelNames: ['route'], store });
+        assertConfigError(() => summary.observe({ route: '/object' }, {} as never), 'rejected_s', /Value is not a valid number: \{\}/);
+        const families = await kind.families(store);
+        for (const name of ['rejected_c', 'rejected_g', 'rejected_recent', 'rejected_h', 'rejected_s']) {
+          assert.equal(samplesOf(families, name), undefined, `${name} has no series`);
+        }
+      });
+
+      it('decrements a gauge by a number only (a string is not negated into one)', () => {
+        const store = kind.create();
+        const gauge = new Gauge({ name: 'dec_string', help: 'h', store });
+        assertConfigError(() => gauge.labels().dec('2' as never), 'dec_string', /Delta is not a valid number: "2"/);
       });
 
       it('rejects observing NaN', () => {

@@ -1,5 +1,6 @@
 import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
+import { invalidNumber } from '../validation.js';
 import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
@@ -11,6 +12,10 @@ export interface SummaryConfiguration<T extends string = string> extends MetricC
   percentiles?: never;
 }
 
+function rejectObservation(metricName: string, value: unknown): never {
+  throw invalidNumber(metricName, 'Value', value, 'an observation is a number, not NaN');
+}
+
 export class SummaryChild {
   constructor(
     private readonly count: Cell,
@@ -19,9 +24,7 @@ export class SummaryChild {
   ) {}
 
   observe(value: number): void {
-    if (typeof value !== 'number' || Number.isNaN(value)) {
-      throw new MetricConfigurationError(`${this.metricName}: observed value must be a number (not NaN), got ${String(value)}`);
-    }
+    if (typeof value !== 'number' || Number.isNaN(value)) rejectObservation(this.metricName, value);
     const count = this.count;
     count.value += 1;
     if (!count.dirty) count.owner.onDirty(count);
@@ -63,8 +66,13 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
   observe(value: number): void;
   observe(labels: LabelValues<T>, value: number): void;
   observe(labelsOrValue: LabelValues<T> | number, value?: number): void {
-    if (typeof labelsOrValue === 'object') this.childFromLabels(labelsOrValue).observe(value as number);
-    else this.childFromLabels(undefined).observe(labelsOrValue);
+    if (typeof labelsOrValue === 'object') {
+      // Checked before the label set is looked up: a rejected value must not create its series.
+      if (typeof value !== 'number' || Number.isNaN(value)) rejectObservation(this.name, value);
+      this.childFromLabels(labelsOrValue).observe(value);
+    } else {
+      this.childFromLabels(undefined).observe(labelsOrValue);
+    }
   }
 
   startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {

@@ -1,5 +1,7 @@
-import { MetricConfigurationError } from '../errors.js';
+import * as path from 'node:path';
+import { MetricConfigurationError, MultiprocessDirectoryError } from '../errors.js';
 import { identityOfThisThread } from '../identity.js';
+import { reportOnce } from '../report.js';
 import { FileStore } from './fileStore.js';
 import { MemoryStore } from './memoryStore.js';
 import type { SeriesStore } from './store.js';
@@ -32,9 +34,26 @@ function state(): DefaultState {
   return (holder[STATE_KEY] ??= { settings: {}, store: undefined });
 }
 
-/** The directory from the environment: PROM_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR. */
+/**
+ * The directory from the environment: PROM_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR.
+ * Warns (once) when both are set to different directories.
+ */
 export function directoryFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env.PROM_MULTIPROC_DIR || env.PROMETHEUS_MULTIPROC_DIR || undefined;
+  const ours = env.PROM_MULTIPROC_DIR || undefined;
+  const python = env.PROMETHEUS_MULTIPROC_DIR || undefined;
+  if (ours !== undefined && python !== undefined && path.resolve(ours) !== path.resolve(python)) warnOfTwoDirectories(ours, python);
+  return ours ?? python;
+}
+
+// Python workers started in the same environment write where the second variable says, so the
+// two sides would each scrape half of the fleet without an error anywhere.
+function warnOfTwoDirectories(ours: string, python: string): void {
+  reportOnce(`two-directories\u0000${ours}\u0000${python}`, new MultiprocessDirectoryError(
+    `PROM_MULTIPROC_DIR=${ours} and PROMETHEUS_MULTIPROC_DIR=${python} name different directories: prom-multiproc uses the first, ` +
+      "while Python's prometheus_client (any Python worker in this environment) writes to the second, so neither side's scrape sees the other's metrics. " +
+      'Set both to the same directory, or unset the one you do not mean.',
+    ours,
+  ));
 }
 
 /**
