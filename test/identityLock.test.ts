@@ -3,7 +3,7 @@
 // (same host) or after a bounded wait (a holder we cannot check, e.g. another container).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -41,8 +41,8 @@ interface Run {
  * Runs a script to its end, asynchronously: the tests run concurrently, and one blocked in
  * spawnSync would stop another's timers (and a lock it touches would look dead).
  */
-function run(body: string): Promise<Run> {
-  const child = spawn(process.execPath, script(body), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(body: string, env: Record<string, string> = {}): Promise<Run> {
+  const child = spawn(process.execPath, script(body), { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -56,7 +56,7 @@ function run(body: string): Promise<Run> {
  * is slow and irregular on a busy machine, so it is not timed), then adds 1 to a counter and
  * prints the counter's value.
  */
-function writeOnce(dir: string, identity: string): Promise<Run> {
+function writeOnce(dir: string, identity: string, env: Record<string, string> = {}): Promise<Run> {
   return run(
     `const started = performance.now();
      let store;
@@ -67,6 +67,7 @@ function writeOnce(dir: string, identity: string): Promise<Run> {
      }
      const c = new lib.Counter({ name: 'runs_total', help: 'h', store }); c.inc();
      process.stdout.write(String(store.cell('counter', '["runs", "runs_total", {}, "h"]').value));`,
+    env,
   );
 }
 
@@ -77,11 +78,11 @@ function printed(result: Run): { lockMs: number; value: string | undefined } {
 }
 
 /** A process that holds `identity` until killed; resolves once it holds it. */
-async function holder(dir: string, identity: string): Promise<ChildProcess> {
+async function holder(dir: string, identity: string, env: Record<string, string> = {}): Promise<ChildProcess> {
   const child = spawn(process.execPath, script(
     `new lib.FileStore({ dir: ${JSON.stringify(dir)}, identity: ${JSON.stringify(identity)} });
      process.stdout.write('holding\\n'); setInterval(() => {}, 1000);`,
-  ), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  ), { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('holding') && resolve());
@@ -146,6 +147,49 @@ describe('the identity lock', { concurrency: true, timeout: 120_000 }, () => {
     assert.equal(printed(restart).value, '2');
     assert.ok(printed(restart).lockMs < STALE_MS / 2, `took ${printed(restart).lockMs} ms`);
     assert.deepEqual(readdirSync(dir), ['counter_slot3.db']);
+  });
+
+  // pm2 reload starts an instance's new process while the old one runs; with the identity
+  // NODE_APP_INSTANCE both are the same writer, so the new one waits for the old one to exit.
+  // Here the test process stands for PM2's daemon: both writers are its children.
+  const pm2Instance = { pm_id: '3', name: 'web', NODE_APP_INSTANCE: '0' };
+
+  it('makes the replacement of a PM2 instance wait for the process it replaces to exit, then continue its counts', async () => {
+    const dir = tempDir();
+    assert.equal(printed(await writeOnce(dir, '0', pm2Instance)).value, '1', 'an earlier run of the instance');
+    const old = await holder(dir, '0', pm2Instance);
+    const trying = path.join(tempDir(), 'trying');
+    const replacement = run(
+      `import { writeFileSync } from 'node:fs';
+       writeFileSync(${JSON.stringify(trying)}, '');
+       const store = new lib.FileStore({ dir: ${JSON.stringify(dir)}, identity: '0' });
+       const runs = new lib.Counter({ name: 'runs_total', help: 'h', store }); runs.inc();
+       process.stdout.write(String(Date.now()) + ' ' + store.cell('counter', '["runs", "runs_total", {}, "h"]').value);`,
+      pm2Instance,
+    );
+    while (!existsSync(trying)) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // it waits, rather than failing
+    assert.equal(old.exitCode, null);
+    const killedAt = Date.now();
+    old.kill('SIGINT'); // what PM2 sends it once the replacement is started
+    const result = await replacement;
+    assert.equal(result.status, 0, result.stderr);
+    const [tookAt, value] = result.stdout.split(' ');
+    assert.ok(Number(tookAt) >= killedAt, 'the replacement took the identity only after the old process was stopped');
+    assert.equal(value, '2', 'the replacement continues from the instance\'s count');
+  });
+
+  it('does not wait for a live holder that is another PM2 process, nor for one outside PM2', async () => {
+    const dir = tempDir();
+    const live = await holder(dir, '0', pm2Instance);
+    const [otherProcess, outside] = await Promise.all([writeOnce(dir, '0', { ...pm2Instance, pm_id: '4' }), writeOnce(dir, '0')]);
+    for (const contender of [otherProcess, outside]) {
+      assert.notEqual(contender.status, 0);
+      assert.match(contender.stderr, /process identity "0" is in use/);
+      assert.ok(printed(contender).lockMs < STALE_MS / 2, `took ${printed(contender).lockMs} ms`);
+    }
+    live.kill('SIGKILL');
+    await exited(live);
   });
 
   it('fails against a holder it cannot check (another container) once it sees the lock touched', async () => {

@@ -16,6 +16,7 @@ import {
   Counter,
   Gauge,
   cleanDirectory,
+  collectDirectory,
   markExitedProcessesDead,
   watchPm2Exits,
   type Pm2Api,
@@ -269,6 +270,84 @@ describe('PM2 cluster mode', { timeout: 120_000 }, () => {
     } finally {
       for (const { request } of held) request.destroy();
     }
+  });
+});
+
+// The identity NODE_APP_INSTANCE: `pm2 reload` starts an instance's new process while the old
+// one still writes that identity. The new one waits for PM2 to stop the old one (after
+// listen_timeout), rather than failing and being restarted over and over.
+describe('PM2 cluster mode with NODE_APP_INSTANCE as the identity', { timeout: 120_000 }, () => {
+  let work: string;
+  let dir: string;
+  let port: number;
+  let env: NodeJS.ProcessEnv;
+
+  function pm2(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, [pm2Cli, ...args], { env, cwd: repoRoot, timeout: 60_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`pm2 ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
+  async function webInstances(): Promise<{ pid: number; status: string; restarts: number }[]> {
+    const list = JSON.parse(await pm2('jlist')) as { name: string; pid: number; pm2_env: { status: string; restart_time: number } }[];
+    return list.filter((app) => app.name === 'web').map((app) => ({ pid: app.pid, status: app.pm2_env.status, restarts: app.pm2_env.restart_time }));
+  }
+
+  async function requestsCounted(): Promise<number> {
+    const { families } = await collectDirectory(dir);
+    return families.find((family) => family.name === 'http_requests')?.samples.reduce((sum, sample) => sum + sample.value, 0) ?? 0;
+  }
+
+  before(async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'pm-pm2-instance-'));
+    dir = path.join(work, 'metrics');
+    port = await freePort();
+    const { NODE_TEST_CONTEXT: _testContext, PROMETHEUS_MULTIPROC_DIR: _other, ...inherited } = process.env;
+    env = { ...inherited, PM2_HOME: path.join(work, 'pm2'), PROM_MULTIPROC_DIR: dir, PORT: String(port), WEB_INSTANCES: String(INSTANCES), IDENTITY: 'instance' };
+    cleanDirectory(dir);
+    await pm2('start', ecosystem, '--only', 'web');
+    await waitFor('both web instances online', async () => ((await webInstances()).filter((app) => app.status === 'online').length === INSTANCES ? true : undefined));
+    await waitFor('the web port', () => request(port, '/job/0').then(() => true, () => undefined));
+  });
+
+  after(async () => {
+    try {
+      if (env !== undefined) await pm2('kill');
+    } finally {
+      for (const pid of env === undefined ? [] : processesWithHome(env.PM2_HOME!)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, { timeout: 60_000 });
+
+  it('replaces every instance once on `pm2 reload`, and the counts go on in one set of files per instance', async () => {
+    const before = await webInstances();
+    for (let i = 0; i < 20; i++) assert.equal((await request(port, `/job/${i}`)).status, 200);
+    await sleep(100);
+    const countedBefore = await requestsCounted();
+
+    await pm2('reload', 'web');
+    await waitFor('both new instances online and listening', async () => {
+      const now = await webInstances();
+      const replaced = now.filter((app) => app.status === 'online' && !before.some((old) => old.pid === app.pid));
+      return replaced.length === INSTANCES && (await request(port, '/job/0').then(() => true, () => false)) ? true : undefined;
+    });
+    const after = await webInstances();
+    assert.deepEqual(after.map((app) => app.restarts), before.map((app) => app.restarts + 1), 'each instance started once, not in a crash loop');
+
+    for (let i = 0; i < 20; i++) assert.equal((await request(port, `/job/${i}`)).status, 200);
+    await sleep(100);
+    // The probe of the port above was served too, by a new instance.
+    assert.equal(await requestsCounted(), countedBefore + 1 + 20);
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('counter_')).sort(), ['counter_0.db', 'counter_1.db']);
   });
 });
 

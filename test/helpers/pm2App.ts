@@ -3,10 +3,11 @@
 // (body, and the X-Pid header sent at once), so the test knows which worker served it.
 // /hold/:id answers only its headers and keeps the request in flight until the client leaves.
 // The metrics directory and identity are the library's defaults: PROM_MULTIPROC_DIR from the
-// environment, and the pid.
+// environment, and the pid; with IDENTITY=instance, the identity is PM2's NODE_APP_INSTANCE.
 import { createServer } from 'node:http';
-import { instrumentHandler } from '../../packages/prom-multiproc/src/index.js';
+import { configure, instrumentHandler } from '../../packages/prom-multiproc/src/index.js';
 
+if (process.env.IDENTITY === 'instance') configure({ identity: process.env.NODE_APP_INSTANCE });
 const pid = String(process.pid);
 const app = instrumentHandler(
   (req, res) => {

@@ -19,6 +19,12 @@
 // the same process, or a process on the same host, can tell that a terminated thread's lock
 // is dead at once instead of watching it for STALE_MS.
 //
+// `pm2 reload` starts an instance's new process while the old one still runs, and kills the old
+// one only once the new one listens, or after its listen_timeout (3 s by default). With the
+// identity NODE_APP_INSTANCE both are one writer, so a writer whose identity is held by a live
+// process of the same PM2 daemon and pm_id (the one being replaced) waits for it to exit, for
+// up to PM2_RELOAD_WAIT_MS, instead of throwing; it never writes before it holds the lock.
+//
 // A compactor holds the lock of each identity it folds (holdIdentityForCompaction) for the few
 // milliseconds between reading that identity's files and deleting them: a writer of that
 // identity starting meanwhile waits for it, then starts from nothing, as its old values are
@@ -41,6 +47,8 @@ const POLL_MS = 100;
 /** How long a writer waits for a compactor folding its identity before it gives up (a fold holds it for milliseconds). */
 const COMPACTION_WAIT_MS = 30_000;
 const COMPACTION_POLL_MS = 5;
+/** How long the new process of a reloaded PM2 instance waits for the old one: PM2's listen_timeout and kill_timeout, with room. */
+const PM2_RELOAD_WAIT_MS = 30_000;
 const LOCK_MODE = 0o640;
 
 export interface IdentityLock {
@@ -63,6 +71,14 @@ interface Holder {
   threadStarted?: string;
   /** Set when a compactor holds the identity while it folds its files. */
   purpose?: 'compaction';
+  /** For a process run by PM2: its process id in PM2 (pm_id), its app, and its parent (PM2's daemon). */
+  pm2?: Pm2Instance;
+}
+
+interface Pm2Instance {
+  id: string;
+  app: string;
+  parent: number;
 }
 
 type Verdict = 'live' | 'dead' | 'unknown';
@@ -98,9 +114,7 @@ export function acquireIdentityLock(dir: string, identity: string): IdentityLock
   for (;;) {
     // However the lock changes hands meanwhile (contenders racing for a dead holder's), give up in time.
     const waitedMs = Date.now() - startedAt;
-    if (seen !== undefined && waitedMs > (seen.holder?.purpose === 'compaction' ? COMPACTION_WAIT_MS : 2 * STALE_MS)) {
-      throw inUse(identity, dir, file, seen);
-    }
+    if (seen !== undefined && waitedMs > patienceFor(seen.holder)) throw inUse(identity, dir, file, seen);
     let created: boolean;
     try {
       created = createLock(file, record);
@@ -128,7 +142,11 @@ export function acquireIdentityLock(dir: string, identity: string): IdentityLock
       else sleep(COMPACTION_POLL_MS);
       continue;
     }
-    if (verdict === 'live') throw inUse(identity, dir, file, seen);
+    if (verdict === 'live') {
+      if (!isPm2Predecessor(seen.holder)) throw inUse(identity, dir, file, seen);
+      sleep(POLL_MS); // PM2 stops it once this process is started (pm2 reload): then it is dead
+      continue;
+    }
     if (abandoned(seen, verdict, watched?.since)) {
       removeIfUnchanged(file, seen);
       continue;
@@ -140,6 +158,31 @@ export function acquireIdentityLock(dir: string, identity: string): IdentityLock
     }
     sleep(POLL_MS);
   }
+}
+
+/** How long a contender waits for the holder of a lock before it gives up. */
+function patienceFor(holder: Holder | undefined): number {
+  if (holder?.purpose === 'compaction') return COMPACTION_WAIT_MS;
+  if (isPm2Predecessor(holder)) return PM2_RELOAD_WAIT_MS;
+  return 2 * STALE_MS;
+}
+
+/**
+ * Whether the holder is the process this one replaces in PM2 (pm2 reload): same daemon, same
+ * pm_id. Its liveness is judged as any holder's; this only says it is worth waiting for.
+ */
+function isPm2Predecessor(holder: Holder | undefined): boolean {
+  const mine = pm2Instance();
+  const theirs = holder?.pm2;
+  if (mine === undefined || theirs === undefined || holder?.purpose !== undefined) return false;
+  return theirs.id === mine.id && theirs.app === mine.app && theirs.parent === mine.parent;
+}
+
+/** This process's place in PM2, from the environment PM2 gives its processes; undefined outside PM2. */
+function pm2Instance(): Pm2Instance | undefined {
+  const id = process.env.pm_id;
+  if (id === undefined || id === '') return undefined;
+  return { id, app: process.env.name ?? '', parent: process.ppid };
 }
 
 /**
@@ -425,6 +468,15 @@ const FIX =
 
 function inUse(identity: string, dir: string, file: string, seen: Observation): MultiprocessDirectoryError {
   const ageSeconds = Math.max(0, (Date.now() - seen.mtimeMs) / 1000).toFixed(1);
+  if (isPm2Predecessor(seen.holder)) {
+    return new MultiprocessDirectoryError(
+      `process identity "${identity}" is in use in ${dir}: ${describe(seen.holder)}, the process of PM2 app "${seen.holder!.pm2!.app}" ` +
+        `(pm_id ${seen.holder!.pm2!.id}) that this one replaces, still holds ${file} after ${PM2_RELOAD_WAIT_MS / 1000} s. ` +
+        'pm2 reload stops it once this process listens, or after listen_timeout, then waits kill_timeout: keep both shorter, ' +
+        'or use "pm2 restart" (stop, then start) with an identity taken from NODE_APP_INSTANCE.',
+      dir,
+    );
+  }
   return new MultiprocessDirectoryError(
     `process identity "${identity}" is in use in ${dir}: ${describe(seen.holder)} holds ${file} (touched ${ageSeconds} s ago). ` +
       `Two live writers of one identity would overwrite each other's values. ${FIX} ` +
@@ -442,7 +494,10 @@ function describe(holder: Holder | undefined): string {
 
 function holderRecord(token: string, purpose?: 'compaction'): string {
   const thread = threadId === 0 ? {} : threadOfSelf();
-  return JSON.stringify({ ...self(), thread: threadId, token, ...thread, ...(purpose === undefined ? {} : { purpose }) } satisfies Holder);
+  const pm2 = purpose === undefined ? pm2Instance() : undefined;
+  return JSON.stringify({
+    ...self(), thread: threadId, token, ...thread, ...(purpose === undefined ? {} : { purpose }), ...(pm2 === undefined ? {} : { pm2 }),
+  } satisfies Holder);
 }
 
 /** Creates the lock with our record; false when it exists. Throws the file system's error otherwise. */
@@ -561,10 +616,16 @@ function parseHolder(raw: string): Holder | undefined {
       token: value.token,
       ...(typeof value.tid === 'number' && typeof value.threadStarted === 'string' ? { tid: value.tid, threadStarted: value.threadStarted } : {}),
       ...(value.purpose === 'compaction' ? { purpose: value.purpose } : {}),
+      ...(isPm2Record(value.pm2) ? { pm2: value.pm2 } : {}),
     };
   } catch {
     return undefined;
   }
+}
+
+function isPm2Record(value: unknown): value is Pm2Instance {
+  const record = value as Partial<Pm2Instance> | undefined;
+  return typeof record?.id === 'string' && typeof record.app === 'string' && typeof record.parent === 'number';
 }
 
 let selfCache: Omit<Holder, 'thread' | 'token'> | undefined;
