@@ -23,5 +23,7 @@ if (process.env.THREAD === '1') {
 await new Promise((resolve) => setTimeout(resolve, 120));
 stop();
 const cpu = process.cpuUsage();
+// Reported in a later turn than the last sample: its values are written when the turn that made them ends.
+await new Promise((resolve) => setImmediate(resolve));
 process.send!({ type: 'sampled', identity: defaultStore().identity, cpuSeconds: (cpu.user + cpu.system) / 1e6, threadIdentity });
 process.once('message', () => process.disconnect());
