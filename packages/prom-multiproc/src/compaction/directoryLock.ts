@@ -8,6 +8,7 @@
 // holder checks before it commits (see commit.ts). Compaction yields often enough for the
 // refresh to run.
 
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { LockOptions } from 'proper-lockfile';
 import { MultiprocessDirectoryError } from '../errors.js';
@@ -46,7 +47,7 @@ export async function withDirectoryLock<T>(dir: string, work: (ownership: LockOw
       ownership.lost = error;
     },
   };
-  const release = await lockWhenFree(() => lockfile.lock(dir, options)).catch((error: NodeJS.ErrnoException) => {
+  const release = await lockWhenFree(dir, () => lockfile.lock(dir, options)).catch((error: NodeJS.ErrnoException) => {
     throw directoryProblem(dir, error) ?? error;
   });
   try {
@@ -61,16 +62,27 @@ export async function withDirectoryLock<T>(dir: string, work: (ownership: LockOw
  * Retries only while another holder has the lock: proper-lockfile's own retries would also
  * retry a missing or read-only directory, which no wait mends, for half a minute.
  */
-async function lockWhenFree<T>(lock: () => Promise<T>): Promise<T> {
+async function lockWhenFree<T>(dir: string, lock: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await lock();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || attempt >= LOCK_RETRIES) throw error;
+      if (!heldByAnother(dir, error as NodeJS.ErrnoException) || attempt >= LOCK_RETRIES) throw error;
       const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * RETRY_FACTOR ** attempt);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+}
+
+/**
+ * ELOCKED, or the lock gone under us while the directory is there (ENOENT): contenders for a
+ * stale lock remove it and make it anew, and one may remove the lock another has just made
+ * (proper-lockfile's stale takeover), as may a holder that stalled past the stale time when
+ * it lets go. Another holder's lock either way, so worth waiting for.
+ */
+function heldByAnother(dir: string, error: NodeJS.ErrnoException): boolean {
+  if (error.code === 'ELOCKED') return true;
+  return error.code === 'ENOENT' && statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 /** A lock that could not be made because of the directory itself, said of the directory. */
