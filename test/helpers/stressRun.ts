@@ -31,6 +31,10 @@ export interface Writer {
   /** Events of the last batch the writer began to record (its `started` line). */
   started: number;
   finished: boolean;
+  /** Wall-clock ms (wallClockMs): when it was spawned, began to open its store, and had it open. */
+  spawnedAt: number;
+  openingAt?: number;
+  readyAt?: number;
   /** Resolves when the writer has created its metrics and begins recording. */
   ready: Promise<void>;
   /** Resolves when the process has ended and its stdout is read to the end. */
@@ -52,6 +56,7 @@ export function startWriter(dir: string, options: WriterOptions): Writer {
     flushed: 0,
     started: 0,
     finished: false,
+    spawnedAt: wallClockMs(),
     ready: undefined as never,
     ended: undefined as never,
     stderr: () => stderr,
@@ -61,7 +66,11 @@ export function startWriter(dir: string, options: WriterOptions): Writer {
   writer.ready = new Promise((resolve) => (markReady = resolve));
   lines.on('line', (line) => {
     const [word, first, second] = line.split(' ');
-    if (word === 'ready') markReady();
+    if (word === 'opening') writer.openingAt = Number(first);
+    else if (word === 'ready') {
+      writer.readyAt = Number(first);
+      markReady();
+    }
     else if (word === 'started') writer.started = Number(second);
     else if (word === 'flushed') writer.flushed = Number(first);
     else if (word === 'done') {
@@ -76,6 +85,11 @@ export function startWriter(dir: string, options: WriterOptions): Writer {
     });
   });
   return writer;
+}
+
+/** Milliseconds since the epoch, sub-millisecond, on the clock every process of this host shares. */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** The sum of one series over a single file, read straight from its bytes (ground truth). */

@@ -3,6 +3,8 @@
 // parent on stdout where it is. The lines are written synchronously (fs.writeSync), so
 // whatever reached the pipe before a SIGKILL is still read by the parent afterwards:
 //
+//   opening <ms>                        before its first metric opens the store (the identity's lock)
+//   ready <ms>                          the store is open: it begins recording
 //   started <batch> <events after it>   before the batch is recorded
 //   flushed <events>                    after the turn that recorded them, i.e. they are on disk
 //   done <events>                       the last batch is on disk; the process now exits
@@ -19,6 +21,16 @@ const batchSize = Number(batchText);
 const pauseMs = Number(pauseText);
 if (identity !== undefined) configure({ identity });
 
+function say(line: string): void {
+  writeSync(1, `${line}\n`);
+}
+
+/** Wall-clock milliseconds, comparable with the parent's: when the store was opened, against a compaction's span. */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+say(`opening ${now()}`);
 const events = new Counter({ name: `${NAMES.events}_total`, help: 'Events, by kind.', labelNames: ['kind'] });
 const units = new Counter({ name: NAMES.units, help: 'Half a unit per event.' });
 const latency = new Histogram({ name: NAMES.latency, help: 'One observation per event.', labelNames: ['route'], buckets: BUCKETS });
@@ -31,10 +43,6 @@ const progressAll = new Gauge({ name: NAMES.progressAll, help: 'Events so far, p
 const level = new Gauge({ name: NAMES.level, help: 'Raised once per event.', multiprocessMode: 'livesum' });
 const byKind = KINDS.map((kind) => events.labels(kind));
 const byRoute = ROUTES.map((route) => latency.labels(route));
-
-function say(line: string): void {
-  writeSync(1, `${line}\n`);
-}
 
 function record(i: number): void {
   byKind[i % KINDS.length]!.inc();
@@ -78,5 +86,5 @@ function runBatch(): void {
   });
 }
 
-say('ready');
+say(`ready ${now()}`);
 runBatch();
