@@ -115,7 +115,7 @@ try {
     summary = `${figures.incarnations} writers, ${figures.kills} SIGKILLs (${figures.killedBeforeReady} before ready, ${figures.killedMidTurn} mid-turn), ` +
       (args.compact ? `${figures.folded} identities folded by compaction, ` : '') +
       (args.refill ? `${figures.refills} refills during a compaction of their identity (${figures.refillsRacedOpen} opened their store during it, ${figures.refillsAfterFold} after the fold), ` : '') +
-      (stall ? `${figures.stalls} compactors stalled ${stall.stallMs} ms after reading (${figures.stallsInterrupted} gave up, ${figures.stallsFolded} folded, ${figures.stallsRefilled} had their identity refilled meanwhile), ` : '') +
+      (stall ? `${figures.stalls} compactors stalled ${stall.stallMs} ms after reading (${figures.stallsInterrupted} gave up, ${figures.stallsFolded} folded; ${figures.stallsRefilled} refills of an identity one held), ` : '') +
       (figures.compactionErrors > 0 ? `${figures.compactionErrors} compactions threw, ` : '') +
       `${figures.reusedIdentities} restarts under a dead identity, ${run.ledger.size} identities, ${written} events on disk, ` +
       `${figures.totalsChecked + TRACKED.length} totals checked, ${figures.wrongTotals + wrongMerged} wrong; ${stats.scrapes} scrapes (slowest ${Math.round(stats.slowestMs)} ms)` +
