@@ -87,6 +87,16 @@ function needsUnshare(): void {
 /** A writer command that runs node as if on another host (a container with its own hostname). */
 const asHost = (host: string) => ['unshare', '--uts', 'sh', '-c', `hostname ${host} && exec "$0" "$@"`, process.execPath];
 
+/** A Python prometheus_client writer of `dir` (helpers/pythonWriter.py), once it says it is ready. */
+async function startPythonWriter(dir: string): Promise<{ writer: ChildProcess; lines: AsyncIterator<string> }> {
+  const { python, env } = await ensurePythonClient();
+  const writer = spawn(python, [PYTHON_WRITER], { env: { ...env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(writer);
+  const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, 'ready');
+  return { writer, lines };
+}
+
 /** Ends a Python writer (stdin closed; killed if it does not go), so a failed test leaves no process behind. */
 async function stopPython(writer: ChildProcess): Promise<void> {
   if (writer.exitCode !== null || writer.signalCode !== null) return;
@@ -277,13 +287,9 @@ describe('compaction races', () => {
   });
 
   it('compaction warns when live writers hold no lock (Python\'s), since Python\'s collector would miscount during it', { timeout: 600_000 }, async () => {
-    const { python, env } = await ensurePythonClient();
     const dir = tempDir();
-    const writer = spawn(python, [PYTHON_WRITER], { env: { ...env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
-    children.add(writer);
+    const { writer } = await startPythonWriter(dir);
     try {
-      const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
-      assert.equal((await lines.next()).value, 'ready');
       const node = new FileStore({ dir, identity: 'node-1' });
       new Counter({ name: 'jobs_total', help: 'Jobs done', store: node }).inc();
       node.close();
@@ -324,13 +330,9 @@ describe('compaction races', () => {
   });
 
   it('compaction told that a running lock-less writer (Python\'s) is dead keeps its file, saying why', { timeout: 600_000 }, async () => {
-    const { python, env } = await ensurePythonClient();
     const dir = tempDir();
-    const writer = spawn(python, [PYTHON_WRITER], { env: { ...env, PROMETHEUS_MULTIPROC_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
-    children.add(writer);
+    const { writer, lines } = await startPythonWriter(dir);
     try {
-      const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
-      assert.equal((await lines.next()).value, 'ready');
       writer.stdin!.write('inc 5\n');
       assert.equal((await lines.next()).value, 'ok 5');
       const result = await compactDirectory(dir, { dead: [String(writer.pid)], detectDeadPids: false });
