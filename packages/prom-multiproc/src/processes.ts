@@ -8,6 +8,8 @@ import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProbl
 import { releaseLockOfEnded, sweepDeadLocks } from './identityLock.js';
 import { temporaryFileCreator, whyLive, type KeptFile } from './liveWriters.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
+import { whyExemplarFileKept } from './storage/exemplarCleanup.js';
+import { isExemplarFileName } from './storage/exemplarFormat.js';
 
 function requireDirectory(dir: string | undefined, what: string): string {
   const resolved = dir ?? directoryFromEnvironment();
@@ -126,12 +128,16 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[]; k
 
 /** Our files, the compaction manifest that says which of them are current, and our temporary files. */
 function isCleanable(name: string): boolean {
-  return parseFileName(name) !== undefined || name === MANIFEST_NAME || isGenerationClaim(name) || temporaryFileCreator(name) !== undefined;
+  return (
+    parseFileName(name) !== undefined || isExemplarFileName(name) || name === MANIFEST_NAME || isGenerationClaim(name) ||
+    temporaryFileCreator(name) !== undefined
+  );
 }
 
 /** Why a running writer still needs the file, or undefined when clean may remove it. */
 function whyKept(directory: string, name: string): string | undefined {
   const stat = fs.lstatSync(path.join(directory, name), { throwIfNoEntry: false });
   if (stat === undefined || !stat.isFile()) return undefined; // gone, or not ours: removeIfOurs decides
+  if (isExemplarFileName(name)) return whyExemplarFileKept(directory, name);
   return whyLive(directory, name, stat);
 }
