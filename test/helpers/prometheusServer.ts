@@ -52,8 +52,16 @@ export interface RunningPrometheus {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts Prometheus scraping `jobs` every second; resolves when it reports ready. */
-export async function startPrometheus(binary: string, workDir: string, jobs: readonly ScrapeJob[]): Promise<RunningPrometheus> {
+/**
+ * Starts Prometheus scraping `jobs` every second; resolves when it reports ready. `flags` are
+ * added to its command line (`--enable-feature=exemplar-storage`).
+ */
+export async function startPrometheus(
+  binary: string,
+  workDir: string,
+  jobs: readonly ScrapeJob[],
+  flags: readonly string[] = [],
+): Promise<RunningPrometheus> {
   const config = path.join(workDir, 'prometheus.yml');
   // JSON is YAML, so the configuration needs no YAML writer.
   writeFileSync(
@@ -72,6 +80,7 @@ export async function startPrometheus(binary: string, workDir: string, jobs: rea
       `--config.file=${config}`,
       `--storage.tsdb.path=${path.join(workDir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      ...flags,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
