@@ -7,31 +7,18 @@
 // are linked from the workspace's node_modules (fast, offline). PACKAGE_TEST_REGISTRY=1
 // runs a real `npm install <tarball>` against the npm registry instead.
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import {
-  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
+  chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from './helpers/fixtures.js';
+import { link, packageDir, packLibrary, run } from './helpers/packLibrary.js';
 
-const packageDir = path.join(repoRoot, 'packages', 'prom-multiproc');
 const tsc = createRequire(path.join(repoRoot, 'package.json')).resolve('typescript/bin/tsc');
 const fromRegistry = process.env.PACKAGE_TEST_REGISTRY === '1';
-
-function run(command: string, args: string[], options: SpawnSyncOptions & { cwd: string }) {
-  const result = spawnSync(command, args, { encoding: 'utf8', shell: process.platform === 'win32', ...options });
-  const output = `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`;
-  assert.equal(result.status, 0, `${command} ${args.join(' ')} (in ${options.cwd}) failed:\n${output}${result.error ? String(result.error) : ''}`);
-  return String(result.stdout);
-}
-
-function link(target: string, at: string) {
-  mkdirSync(path.dirname(at), { recursive: true });
-  symlinkSync(target, at, 'junction');
-}
 
 describe('the packed package', () => {
   let work: string;
@@ -42,23 +29,7 @@ describe('the packed package', () => {
 
   before(() => {
     work = mkdtempSync(path.join(tmpdir(), 'pm-package-'));
-    // The workspace as the package's build sees it, without any build output: the package's
-    // sources and scripts, the root files it reads, and the installed node_modules.
-    const copy = path.join(work, 'workspace');
-    const copiedPackage = path.join(copy, 'packages', 'prom-multiproc');
-    const skipped = new Set(['dist', 'node_modules'].map((name) => path.join(packageDir, name)));
-    cpSync(packageDir, copiedPackage, { recursive: true, filter: (source) => !skipped.has(source) && !source.endsWith('.tgz') });
-    for (const file of ['tsconfig.base.json', 'README.md', 'LICENSE']) cpSync(path.join(repoRoot, file), path.join(copy, file));
-    link(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'));
-    link(path.join(packageDir, 'node_modules'), path.join(copiedPackage, 'node_modules'));
-    assert.ok(!existsSync(path.join(copiedPackage, 'dist')));
-
-    const packed = path.join(work, 'packed');
-    mkdirSync(packed);
-    run('npm', ['pack', '--pack-destination', packed, '--loglevel', 'error'], { cwd: copiedPackage, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tarballs = readdirSync(packed).filter((name) => name.endsWith('.tgz'));
-    assert.equal(tarballs.length, 1, `one tarball expected, got ${tarballs.join(', ')}`);
-    tarball = path.join(packed, tarballs[0]!);
+    tarball = packLibrary(work);
     tarballFiles = run('tar', ['-tzf', tarball], { cwd: work })
       .split('\n').filter((line) => line !== '' && !line.endsWith('/'))
       .map((line) => line.replace(/^package\//, ''))
