@@ -32,11 +32,11 @@ const warnings = capturedWarnings();
 function writeGoodFiles(dir: string): void {
   for (const [identity, amount] of [['good1', 3], ['good2', 4]] as const) {
     const store = new FileStore({ dir, identity });
-    const requests = new Counter({ name: 'good_requests_total', help: 'Requests.', labelNames: ['route'], store });
+    const requests = new Counter({ name: 'good_requests_total', help: 'Requests.', labelNames: ['route'], store, registers: [] });
     requests.labels('/a').inc(amount);
     requests.labels('/b').inc(amount * 10);
-    new Gauge({ name: 'good_temperature', help: 'Hottest.', multiprocessMode: 'max', store }).set(amount * 2);
-    const latency = new Histogram({ name: 'good_latency_seconds', help: 'Latency.', buckets: [0.1, 1], store });
+    new Gauge({ name: 'good_temperature', help: 'Hottest.', multiprocessMode: 'max', store, registers: [] }).set(amount * 2);
+    const latency = new Histogram({ name: 'good_latency_seconds', help: 'Latency.', buckets: [0.1, 1], store, registers: [] });
     latency.observe(0.05 * amount);
     latency.observe(amount);
     store.close();
@@ -47,7 +47,7 @@ function writeGoodFiles(dir: string): void {
 function victimFile(): Buffer {
   const dir = tempDir();
   const store = new FileStore({ dir, identity: 'victim' });
-  const counter = new Counter({ name: 'victim_events_total', help: 'Victim "events"\nhelp.', labelNames: ['kind'], store });
+  const counter = new Counter({ name: 'victim_events_total', help: 'Victim "events"\nhelp.', labelNames: ['kind'], store, registers: [] });
   for (const kind of ['a', 'bb', 'ccc', 'dddd', 'ünï', 'x'.repeat(40)]) counter.labels(kind).inc(kind.length);
   store.close();
   return readFileSync(path.join(dir, 'counter_victim.db'));

@@ -185,7 +185,7 @@ describe(`node:cluster with ${WORKER_COUNT} workers writing one directory`, { ti
     // A file left by a previous run of the service: the primary's cleanDirectory must drop it,
     // or its 1000 requests would show up in the sums below.
     const stale = new FileStore({ dir, identity: 'previous-run' });
-    new Counter({ name: 'cluster_requests_total', help: 'Requests served.', labelNames: ['route', 'status'], store: stale })
+    new Counter({ name: 'cluster_requests_total', help: 'Requests served.', labelNames: ['route', 'status'], store: stale, registers: [] })
       .labels('/a', '200').inc(1000);
     stale.close();
 

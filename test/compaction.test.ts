@@ -28,15 +28,15 @@ function tempDir(): string {
 function writeProcess(dir: string, identity: string, n: number): void {
   const store = new FileStore({ dir, identity, now: () => 1_700_000_000 + n });
   const labelNames = ['route'];
-  new Counter({ name: 'requests_total', help: 'Requests', labelNames, store }).labels(n % 2 ? '/a' : '/b').inc(n + 1);
-  new Histogram({ name: 'latency', help: 'Latency', labelNames, buckets: [0.1, 1], store }).labels('/a').observe(n / 10);
-  new Summary({ name: 'size', help: 'Size', store }).observe(n);
-  new Gauge({ name: 'g_all', help: 'all', store }).set(n);
-  new Gauge({ name: 'g_max', help: 'max', multiprocessMode: 'max', store }).set(n % 7);
-  new Gauge({ name: 'g_min', help: 'min', multiprocessMode: 'min', store }).set(-(n % 5));
-  new Gauge({ name: 'g_sum', help: 'sum', multiprocessMode: 'sum', store }).set(n);
-  new Gauge({ name: 'g_recent', help: 'mostrecent', multiprocessMode: 'mostrecent', store }).set(n * 3);
-  new Gauge({ name: 'g_live', help: 'livesum', multiprocessMode: 'livesum', store }).set(1);
+  new Counter({ name: 'requests_total', help: 'Requests', labelNames, store, registers: [] }).labels(n % 2 ? '/a' : '/b').inc(n + 1);
+  new Histogram({ name: 'latency', help: 'Latency', labelNames, buckets: [0.1, 1], store, registers: [] }).labels('/a').observe(n / 10);
+  new Summary({ name: 'size', help: 'Size', store, registers: [] }).observe(n);
+  new Gauge({ name: 'g_all', help: 'all', store, registers: [] }).set(n);
+  new Gauge({ name: 'g_max', help: 'max', multiprocessMode: 'max', store, registers: [] }).set(n % 7);
+  new Gauge({ name: 'g_min', help: 'min', multiprocessMode: 'min', store, registers: [] }).set(-(n % 5));
+  new Gauge({ name: 'g_sum', help: 'sum', multiprocessMode: 'sum', store, registers: [] }).set(n);
+  new Gauge({ name: 'g_recent', help: 'mostrecent', multiprocessMode: 'mostrecent', store, registers: [] }).set(n * 3);
+  new Gauge({ name: 'g_live', help: 'livesum', multiprocessMode: 'livesum', store, registers: [] }).set(1);
   store.close();
 }
 
@@ -124,7 +124,7 @@ describe('compaction', () => {
     markProcessDead('w1', dir);
     await compactDirectory(dir, { dead: ['w1'], detectDeadPids: false });
     const store = new FileStore({ dir, identity: 'w1' });
-    new Counter({ name: 'requests_total', help: 'Requests', labelNames: ['route'], store }).labels('/a').inc(10);
+    new Counter({ name: 'requests_total', help: 'Requests', labelNames: ['route'], store, registers: [] }).labels('/a').inc(10);
     store.close();
     const text = canonical((await collectDirectory(dir)).families).join('\n');
     assert.match(text, /^requests_total \[\["route","\/a"\]\] 12$/m, 'the archive\'s 2 and the new process\'s 10');
@@ -144,7 +144,7 @@ describe('compaction', () => {
     const dir = tempDir();
     writeProcess(dir, 'w1', 1);
     const live = new FileStore({ dir, identity: 'w2' });
-    new Counter({ name: 'requests_total', help: 'Requests', labelNames: ['route'], store: live }).labels('/a').inc(5);
+    new Counter({ name: 'requests_total', help: 'Requests', labelNames: ['route'], store: live, registers: [] }).labels('/a').inc(5);
     live.flush();
     try {
       const result = await compactDirectory(dir, { dead: ['w1', 'w2'], detectDeadPids: false });

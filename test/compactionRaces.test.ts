@@ -163,7 +163,7 @@ describe('compaction races', () => {
       const dead: string[] = [];
       for (let n = 0; n < 6; n++) {
         const store = new FileStore({ dir, identity: `w${n}` });
-        new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** n);
+        new Counter({ name: 'jobs_total', help: 'Jobs done', store, registers: [] }).inc(10 ** n);
         store.close();
         dead.push(`w${n}`);
       }
@@ -186,7 +186,7 @@ describe('compaction races', () => {
       while (!stdout.includes('stalled')) await pause(20);
       // Meanwhile another worker ends, and the second compactor is told of it too.
       const store = new FileStore({ dir, identity: 'w6' });
-      new Counter({ name: 'jobs_total', help: 'Jobs done', store }).inc(10 ** 6);
+      new Counter({ name: 'jobs_total', help: 'Jobs done', store, registers: [] }).inc(10 ** 6);
       store.close();
       dead.push('w6');
       expected += 10 ** 6;
@@ -216,7 +216,7 @@ describe('compaction races', () => {
     const dead: string[] = [];
     for (let n = 0; n < 1500; n++) {
       const store = new FileStore({ dir, identity: `w${n}` });
-      const counter = new Counter({ name: 'jobs_total', help: 'Jobs done', labelNames: ['route'], store });
+      const counter = new Counter({ name: 'jobs_total', help: 'Jobs done', labelNames: ['route'], store, registers: [] });
       for (let route = 0; route < 20; route++) counter.labels(`/r${route}`).inc(1);
       store.close();
       dead.push(`w${n}`);
@@ -291,7 +291,7 @@ describe('compaction races', () => {
     const { writer } = await startPythonWriter(dir);
     try {
       const node = new FileStore({ dir, identity: 'node-1' });
-      new Counter({ name: 'jobs_total', help: 'Jobs done', store: node }).inc();
+      new Counter({ name: 'jobs_total', help: 'Jobs done', store: node, registers: [] }).inc();
       node.close();
       const before = warnings.length;
       const result = await compactDirectory(dir, { dead: ['node-1'], detectDeadPids: false });

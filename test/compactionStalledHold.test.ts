@@ -79,7 +79,7 @@ describe('a compactor stalled while it holds an identity', { concurrency: true }
     }, async () => {
       const dir = tempDir();
       const dead = new FileStore({ dir, identity: 'slot-1' });
-      new Counter({ name: 'jobs_total', help: 'Jobs done', store: dead }).inc(100);
+      new Counter({ name: 'jobs_total', help: 'Jobs done', store: dead, registers: [] }).inc(100);
       dead.close();
 
       const compactor = stalledCompactor(dir, 'slot-1', stallMs);

@@ -17,8 +17,8 @@ describe('prom-multiproc serve', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'pm-serve-'));
     for (const identity of ['101', '102']) {
       const store = new FileStore({ dir, identity });
-      new Counter({ name: 'jobs_total', help: 'Jobs', labelNames: ['queue'], store }).labels('mail').inc(identity === '101' ? 3 : 4);
-      new Gauge({ name: 'workers_busy', help: 'Busy', multiprocessMode: 'livesum', store }).set(1);
+      new Counter({ name: 'jobs_total', help: 'Jobs', labelNames: ['queue'], store, registers: [] }).labels('mail').inc(identity === '101' ? 3 : 4);
+      new Gauge({ name: 'workers_busy', help: 'Busy', multiprocessMode: 'livesum', store, registers: [] }).set(1);
       store.close();
     }
   });

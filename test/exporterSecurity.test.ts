@@ -23,7 +23,7 @@ const running: RunningExporter[] = [];
 before(() => {
   dir = tempDir();
   const store = new FileStore({ dir, identity: '1' });
-  new Counter({ name: 'served_total', help: 'Served.', store }).inc(5);
+  new Counter({ name: 'served_total', help: 'Served.', store, registers: [] }).inc(5);
   store.close();
 });
 after(async () => {
@@ -178,7 +178,7 @@ describe('the exporter: concurrent scrapes', () => {
     const busy = tempDir();
     for (let i = 0; i < 300; i++) {
       const store = new FileStore({ dir: busy, identity: `w${i}` });
-      const counter = new Counter({ name: 'busy_total', help: 'Busy.', labelNames: ['n'], store });
+      const counter = new Counter({ name: 'busy_total', help: 'Busy.', labelNames: ['n'], store, registers: [] });
       for (let n = 0; n < 20; n++) counter.labels(String(n)).inc();
       store.close();
     }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  Counter, FileStore, Gauge, Histogram, Summary, collectDirectory, markProcessDead, type GaugeMode, type MetricFamily,
+  Counter, FileStore, Gauge, Histogram, PYTHON_DEFAULT_BUCKETS, Summary, collectDirectory, markProcessDead, type GaugeMode, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
 import { parsePythonFloat } from '../packages/prom-multiproc/src/merge.js';
 import { fixturesDir, readExpected, readOps, scenarios, type ExpectedFamily, type Op, type OpMetric } from './helpers/fixtures.js';
@@ -41,11 +41,13 @@ function assertSameFamilies(actual: MetricFamily[], expected: ExpectedFamily[], 
 type AnyMetric = Counter | Gauge | Histogram | Summary;
 
 function createMetric(metric: OpMetric, store: FileStore): AnyMetric {
-  const config = { name: metric.name, help: metric.help, labelNames: metric.labelNames ?? [], store };
+  // Each scenario replays its own process: its metrics join no registry.
+  const config = { name: metric.name, help: metric.help, labelNames: metric.labelNames ?? [], store, registers: [] };
   switch (metric.type) {
     case 'counter': return new Counter(config);
     case 'gauge': return new Gauge({ ...config, multiprocessMode: (metric.mode ?? 'all') as GaugeMode });
-    case 'histogram': return new Histogram(metric.buckets ? { ...config, buckets: metric.buckets } : config);
+    // Python's default bounds where the fixture gave none: the files were written by Python.
+    case 'histogram': return new Histogram({ ...config, buckets: metric.buckets ?? PYTHON_DEFAULT_BUCKETS });
     case 'summary': return new Summary(config);
   }
 }

@@ -252,7 +252,7 @@ describe('the identity lock', { concurrency: true, timeout: 120_000 }, () => {
     assert.equal(parseFileName(lockFileName('1234')), undefined);
     assert.ok(!lockFileName('1234').endsWith('.db'));
     const live = new FileStore({ dir, identity: 'alive' });
-    new Counter({ name: 'c', help: 'h', store: live }).inc();
+    new Counter({ name: 'c', help: 'h', store: live, registers: [] }).inc();
     live.flush();
     const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
     writeFileSync(path.join(dir, lockFileName('dead')), JSON.stringify({ host: hostname(), pidNamespace: pidNamespace(), pid: gone, thread: 0, started: 'x', token: 't' }));

@@ -141,7 +141,7 @@ describe('files over 256 MiB', { timeout: 300_000 }, () => {
   it('a 257 MiB file is merged exactly, by a scrape whose memory follows its series, not its size; compaction folds it', async () => {
     const dir = tempDir();
     const small = new FileStore({ dir, identity: 'small' });
-    new Counter({ name: 'unrelated_total', help: 'Unrelated events.', store: small }).inc(42);
+    new Counter({ name: 'unrelated_total', help: 'Unrelated events.', store: small, registers: [] }).inc(42);
     small.close();
     const bigFile = path.join(dir, 'counter_big.db');
     const { bigEntries, used } = writeLargeCounterFile(bigFile, 257 * MiB);
@@ -192,8 +192,8 @@ describe('files over 256 MiB', { timeout: 300_000 }, () => {
   it('the writer warns once when its file passes 64 MiB, naming the file and the metric with the most series', () => {
     const dir = tempDir();
     const store = new FileStore({ dir, identity: 'wide' });
-    const narrow = new Counter({ name: 'narrow_total', help: 'A few series.', labelNames: ['route'], store });
-    const wide = new Counter({ name: 'wide_requests_total', help: 'One series per user.', labelNames: ['user'], store });
+    const narrow = new Counter({ name: 'narrow_total', help: 'A few series.', labelNames: ['route'], store, registers: [] });
+    const wide = new Counter({ name: 'wide_requests_total', help: 'One series per user.', labelNames: ['user'], store, registers: [] });
     for (const route of ['/a', '/b', '/c']) narrow.labels(route).inc();
     const file = path.join(dir, 'counter_wide.db');
     const warned = () => warnings.filter((message) => message.includes(file));

@@ -97,7 +97,7 @@ function startNodeWriter(dir: string): Promise<Writer> {
 /** A file a writer of `identity` left with `count` requests in it. */
 function writeLeftover(dir: string, identity: string, count: number): string {
   const store = new FileStore({ dir, identity });
-  new Counter({ name: 'mixed_requests', help: 'Requests served.', store }).inc(count);
+  new Counter({ name: 'mixed_requests', help: 'Requests served.', store, registers: [] }).inc(count);
   store.close();
   return path.join(dir, `counter_${identity}.db`);
 }

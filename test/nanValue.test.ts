@@ -11,7 +11,7 @@ it('renders a NaN value as NaN in text and OpenMetrics', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pm-nan-'));
   try {
     const store = new FileStore({ dir, identity: 'n1' });
-    new Gauge({ name: 'ratio', help: 'A "ratio"', multiprocessMode: 'max', store }).set(NaN);
+    new Gauge({ name: 'ratio', help: 'A "ratio"', multiprocessMode: 'max', store, registers: [] }).set(NaN);
     store.close();
     const text = await new MultiprocessRegistry({ dir }).metrics();
     assert.match(text, /^ratio NaN$/m);

@@ -358,9 +358,9 @@ describe('watchPm2Exits without PM2', () => {
 
   function writeProcess(identity: string): void {
     const store = new FileStore({ dir, identity });
-    new Counter({ name: 'jobs_total', help: 'Jobs', store }).inc();
-    new Gauge({ name: 'busy', help: 'Busy', multiprocessMode: 'livesum', store }).set(1);
-    new Gauge({ name: 'peak', help: 'Peak', multiprocessMode: 'max', store }).set(1);
+    new Counter({ name: 'jobs_total', help: 'Jobs', store, registers: [] }).inc();
+    new Gauge({ name: 'busy', help: 'Busy', multiprocessMode: 'livesum', store, registers: [] }).set(1);
+    new Gauge({ name: 'peak', help: 'Peak', multiprocessMode: 'max', store, registers: [] }).set(1);
     store.close();
   }
 

@@ -85,7 +85,7 @@ describe('remove(), reset() and clear() in multiprocess mode', { timeout: 120_00
   it('remove() takes one label set of one process out of the merge; the counter drops by exactly that share', async () => {
     const dir = tempDir();
     const [a, b] = [store(dir, 'a'), store(dir, 'b')];
-    const counters = [a, b].map((s) => new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['queue'], store: s }));
+    const counters = [a, b].map((s) => new Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['queue'], store: s, registers: [] }));
     counters[0]!.inc({ queue: 'x' }, 2);
     counters[0]!.inc({ queue: 'y' }, 3);
     counters[1]!.inc({ queue: 'x' }, 5);
@@ -110,9 +110,9 @@ describe('remove(), reset() and clear() in multiprocess mode', { timeout: 120_00
   it('remove() of a histogram or summary label set takes every sample of it; a gauge\'s pid series goes', async () => {
     const dir = tempDir();
     const a = store(dir, 'a');
-    const histogram = new Histogram({ name: 'h', help: 'h', labelNames: ['k'], buckets: [1], store: a });
-    const summary = new Summary({ name: 's', help: 's', labelNames: ['k'], store: a });
-    const gauge = new Gauge({ name: 'g', help: 'g', labelNames: ['k'], store: a });
+    const histogram = new Histogram({ name: 'h', help: 'h', labelNames: ['k'], buckets: [1], store: a, registers: [] });
+    const summary = new Summary({ name: 's', help: 's', labelNames: ['k'], store: a, registers: [] });
+    const gauge = new Gauge({ name: 'g', help: 'g', labelNames: ['k'], store: a, registers: [] });
     for (const k of ['gone', 'kept']) {
       histogram.observe({ k }, 0.5);
       summary.observe({ k }, 2);
@@ -132,7 +132,7 @@ describe('remove(), reset() and clear() in multiprocess mode', { timeout: 120_00
   it('writes the file a fresh writer of the surviving series would write, readable by a Python-style reader', () => {
     const dir = tempDir();
     const [a, fresh] = [store(dir, 'a'), store(dir, 'fresh')];
-    const make = (s: FileStore) => new Counter({ name: 'c', help: 'Help "quoted" \u00e9.', labelNames: ['k'], store: s });
+    const make = (s: FileStore) => new Counter({ name: 'c', help: 'Help "quoted" \u00e9.', labelNames: ['k'], store: s, registers: [] });
     const ours = make(a);
     const reference = make(fresh);
     for (const k of ['one', 'two', 'three', 'four']) ours.inc({ k }, k.length);
@@ -155,14 +155,14 @@ describe('remove(), reset() and clear() in multiprocess mode', { timeout: 120_00
   it('reset() removes every series of the metric from this process, those of an earlier run of the identity too', async () => {
     const dir = tempDir();
     const first = new FileStore({ dir, identity: 'w' });
-    new Counter({ name: 'r_total', help: 'h', labelNames: ['k'], store: first }).inc({ k: 'old' }, 9);
-    new Counter({ name: 'other_total', help: 'h', store: first }).inc(4);
+    new Counter({ name: 'r_total', help: 'h', labelNames: ['k'], store: first, registers: [] }).inc({ k: 'old' }, 9);
+    new Counter({ name: 'other_total', help: 'h', store: first, registers: [] }).inc(4);
     first.close();
 
     const restarted = store(dir, 'w');
-    const counter = new Counter({ name: 'r_total', help: 'h', labelNames: ['k'], store: restarted });
-    const unlabelled = new Gauge({ name: 'u', help: 'h', multiprocessMode: 'max', store: restarted });
-    const other = new Counter({ name: 'other_total', help: 'h', store: restarted });
+    const counter = new Counter({ name: 'r_total', help: 'h', labelNames: ['k'], store: restarted, registers: [] });
+    const unlabelled = new Gauge({ name: 'u', help: 'h', multiprocessMode: 'max', store: restarted, registers: [] });
+    const other = new Counter({ name: 'other_total', help: 'h', store: restarted, registers: [] });
     counter.inc({ k: 'new' }, 1);
     unlabelled.set(8);
     restarted.flush();
@@ -181,14 +181,14 @@ describe('remove(), reset() and clear() in multiprocess mode', { timeout: 120_00
 
   it('works alike in single-process mode, and refuses what has no label set to remove', () => {
     const memory = new MemoryStore();
-    const counter = new Counter({ name: 'm_total', help: 'h', labelNames: ['k'], store: memory });
+    const counter = new Counter({ name: 'm_total', help: 'h', labelNames: ['k'], store: memory, registers: [] });
     counter.inc({ k: 'a' }, 1);
     counter.inc({ k: 'b' }, 2);
     counter.remove('a');
     assert.deepEqual(samples(collectStore(memory).families), { 'm_total{k=b}': 2 });
     counter.reset();
     assert.deepEqual(samples(collectStore(memory).families), {});
-    assert.throws(() => new Counter({ name: 'n_total', help: 'h', store: memory }).remove(), MetricConfigurationError);
+    assert.throws(() => new Counter({ name: 'n_total', help: 'h', store: memory, registers: [] }).remove(), MetricConfigurationError);
     assert.throws(() => counter.remove('a', 'b'), /takes 1 label value/);
   });
 

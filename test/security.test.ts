@@ -35,9 +35,9 @@ describe('worker files in a directory others can write', { skip: posix ? false :
   it('creates every file 0640 (less what the umask removes)', () => {
     const dir = tempDir();
     const store = new FileStore({ dir, identity: '7' });
-    new Counter({ name: 'mode_total', help: 'h', store }).inc();
-    new Gauge({ name: 'mode_gauge', help: 'h', multiprocessMode: 'livesum', store }).set(1);
-    new Histogram({ name: 'mode_seconds', help: 'h', store }).observe(1);
+    new Counter({ name: 'mode_total', help: 'h', store, registers: [] }).inc();
+    new Gauge({ name: 'mode_gauge', help: 'h', multiprocessMode: 'livesum', store, registers: [] }).set(1);
+    new Histogram({ name: 'mode_seconds', help: 'h', store, registers: [] }).observe(1);
     store.close();
     const files = ['counter_7.db', 'gauge_livesum_7.db', 'histogram_7.db'];
     for (const name of files) assert.equal(statSync(path.join(dir, name)).mode & 0o777, 0o640 & ~process.umask(), name);
@@ -58,7 +58,7 @@ describe('worker files in a directory others can write', { skip: posix ? false :
       plant(path.join(dir, 'counter_9.db'), victim);
       const mark = warnings.length;
       const store = new FileStore({ dir, identity: '9' });
-      const counter = new Counter({ name: 'planted_total', help: 'h', store });
+      const counter = new Counter({ name: 'planted_total', help: 'h', store, registers: [] });
       counter.inc(3);
       store.flush();
       store.close();
@@ -207,9 +207,9 @@ const HOSTILE_HELP = 'Help "quoted", back\\slash, new\nline\n# TYPE evil counter
 function hostileDirectory(): string {
   const dir = tempDir();
   const store = new FileStore({ dir, identity: '1' });
-  const counter = new Counter({ name: 'hostile_total', help: HOSTILE_HELP, labelNames: ['value'], store });
-  const gauge = new Gauge({ name: 'hostile_gauge', help: HOSTILE_HELP, labelNames: ['value'], multiprocessMode: 'max', store });
-  const histogram = new Histogram({ name: 'hostile_seconds', help: HOSTILE_HELP, labelNames: ['value'], buckets: [1], store });
+  const counter = new Counter({ name: 'hostile_total', help: HOSTILE_HELP, labelNames: ['value'], store, registers: [] });
+  const gauge = new Gauge({ name: 'hostile_gauge', help: HOSTILE_HELP, labelNames: ['value'], multiprocessMode: 'max', store, registers: [] });
+  const histogram = new Histogram({ name: 'hostile_seconds', help: HOSTILE_HELP, labelNames: ['value'], buckets: [1], store, registers: [] });
   HOSTILE_VALUES.forEach((value, i) => {
     counter.labels(value).inc(i + 1);
     gauge.labels(value).set(i + 1);

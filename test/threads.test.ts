@@ -184,9 +184,9 @@ describe('worker threads', { timeout: 240_000 }, () => {
     const dir = tempDir();
     const identity = `${process.pid}-t4242`;
     const store = new FileStore({ dir, identity });
-    new Counter({ name: 'kept_total', help: 'h', store }).inc(3);
-    new Gauge({ name: 'live', help: 'h', multiprocessMode: 'livesum', store }).set(1);
-    new Gauge({ name: 'stays', help: 'h', multiprocessMode: 'max', store }).set(1);
+    new Counter({ name: 'kept_total', help: 'h', store, registers: [] }).inc(3);
+    new Gauge({ name: 'live', help: 'h', multiprocessMode: 'livesum', store, registers: [] }).set(1);
+    new Gauge({ name: 'stays', help: 'h', multiprocessMode: 'max', store, registers: [] }).set(1);
     store.flush();
     const removed = markThreadDead(4242, { dir });
     assert.deepEqual(removed, [path.join(dir, `gauge_livesum_${identity}.db`)]);

@@ -262,7 +262,7 @@ describe('the write path under faults', { timeout: 120_000 }, () => {
     // Another process's complete file, moved over the worker's, as a careless tool would.
     const elsewhere = tempDir();
     const store = new FileStore({ dir: elsewhere, identity: 'other' });
-    new Counter({ name: 'fault_events_total', help: 'Events.', labelNames: ['series'], store }).labels('one').inc(1_000_000);
+    new Counter({ name: 'fault_events_total', help: 'Events.', labelNames: ['series'], store, registers: [] }).labels('one').inc(1_000_000);
     store.close();
     renameSync(path.join(elsewhere, 'counter_other.db'), counterFileOf(dir));
     assert.equal(onDisk(dir), 1_000_000);

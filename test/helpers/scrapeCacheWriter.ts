@@ -16,7 +16,7 @@ const say = (line: string) => writeSync(1, `${line}\n`);
 setProblemReporter((problem) => say(`warning ${JSON.stringify(problem.message)}`));
 
 const store = new FileStore({ dir: process.argv[2]!, identity: 'writer' });
-const requests = new Counter({ name: 'req_total', help: 'Requests.', labelNames: ['route'], store });
+const requests = new Counter({ name: 'req_total', help: 'Requests.', labelNames: ['route'], store, registers: [] });
 
 function run(command: string): void {
   const [verb, route, amount] = command.split(' ');

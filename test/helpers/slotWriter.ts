@@ -16,8 +16,8 @@ let value: Gauge<string> | undefined;
 
 function open(identity: string): void {
   store = new FileStore({ dir, identity });
-  jobs = new Counter({ name: 'jobs_total', help: 'Jobs done', store });
-  value = new Gauge({ name: 'slot_value', help: 'A value per slot', store });
+  jobs = new Counter({ name: 'jobs_total', help: 'Jobs done', store, registers: [] });
+  value = new Gauge({ name: 'slot_value', help: 'A value per slot', store, registers: [] });
 }
 
 function close(): void {

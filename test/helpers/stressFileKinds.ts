@@ -26,9 +26,9 @@ export function expectedSamples(identity: string): Map<string, number> {
 
 /** Creates the series (and with them one file of each kind); with `record`, records RECORDED. */
 export function touchEveryKind(store: SeriesStore, record: boolean): void {
-  const counter = new Counter({ name: 'kinds_counter', help: 'Every kind.', store });
-  const histogram = new Histogram({ name: 'kinds_histogram', help: 'Every kind.', buckets: [1], store });
-  const summary = new Summary({ name: 'kinds_summary', help: 'Every kind.', store });
+  const counter = new Counter({ name: 'kinds_counter', help: 'Every kind.', store, registers: [] });
+  const histogram = new Histogram({ name: 'kinds_histogram', help: 'Every kind.', buckets: [1], store, registers: [] });
+  const summary = new Summary({ name: 'kinds_summary', help: 'Every kind.', store, registers: [] });
   const gauges = GAUGE_MODES.map((mode) => new Gauge({ name: `kinds_gauge_${mode}`, help: 'Every kind.', multiprocessMode: mode, store }));
   if (!record) return;
   counter.inc(RECORDED.counter);

@@ -25,7 +25,7 @@ function cycle(): void {
   }
   const identity = `grow${cycles}`;
   const store = new FileStore({ dir, identity });
-  const counter = new Counter({ name: 'grow_series_total', help: 'One per label set.', labelNames: ['i'], store });
+  const counter = new Counter({ name: 'grow_series_total', help: 'One per label set.', labelNames: ['i'], store, registers: [] });
   let next = 0;
   let size = 0;
   const step = (): void => {

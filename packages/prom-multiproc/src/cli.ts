@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { Registry } from 'prom-client';
+import { Registry } from './promRegistry.js';
 import { MetricConfigurationError, MultiprocessDirectoryError } from './errors.js';
 import { identityProblem } from './fileNames.js';
 import { compactDirectory } from './compaction/compact.js';

@@ -29,6 +29,7 @@ import type { GaugeMode } from './fileNames.js';
 import { Counter } from './metrics/counter.js';
 import { Gauge } from './metrics/gauge.js';
 import { Histogram } from './metrics/histogram.js';
+import { registerIfAbsent } from './promRegistry.js';
 import { reportOnce } from './report.js';
 import { defaultStore } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
@@ -84,20 +85,21 @@ export function startProcessMetrics(options: ProcessMetricsOptions = {}): () => 
   }
   const prefix = options.prefix ?? '';
   const factory: Factory = {
-    counter: (name, help) => new Counter({ name: prefix + name, help, store }),
-    gauge: (name, help, mode, labelNames = []) => new Gauge({ name: prefix + name, help, labelNames, multiprocessMode: mode, store }),
+    counter: (name, help) => registerIfAbsent(new Counter({ name: prefix + name, help, store, registers: [] })),
+    gauge: (name, help, mode, labelNames = []) => registerIfAbsent(new Gauge({ name: prefix + name, help, labelNames, multiprocessMode: mode, store, registers: [] })),
   };
   const samplers: Sampler[] = [
     ...(isMainThread ? [processSampler(factory)] : []),
     runtimeSampler(factory),
     eventLoopSampler(factory, options.eventLoopResolutionMs ?? 10),
-    gcSampler(new Histogram({
+    gcSampler(registerIfAbsent(new Histogram({
       name: `${prefix}nodejs_gc_duration_seconds`,
       help: 'Garbage collection pauses by kind (major, minor, incremental, weakcb), in seconds, summed over every worker.',
       labelNames: ['kind'],
       buckets: options.gcDurationBuckets ?? DEFAULT_GC_BUCKETS,
       store,
-    })),
+      registers: [],
+    }))),
   ];
   const sampleAll = (): void => {
     for (const sampler of samplers) {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { globalRegister } from './promRegistry.js';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Counter, Gauge, Pushgateway as PromClientPushgateway, Registry } from 'prom-client';
@@ -246,6 +247,8 @@ describe('Pushgateway, beyond prom-client', () => {
   });
 
   it('pushes the registry wired as the default when given none, and says so when none is wired', async () => {
+    // The library wires the global register when it loads; unwired, the constructor says what is missing.
+    setPushgatewayDefaultRegistry(undefined);
     assert.throws(() => new Pushgateway('http://127.0.0.1:1'), { message: /Pushgateway needs a registry/ });
     const gateway = await startGateway();
     const registry = sampleRegistry();
@@ -261,7 +264,7 @@ describe('Pushgateway, beyond prom-client', () => {
       assert.equal(gateway.received[0]!.body.toString(), await registry.metrics());
       assert.equal(asked, 1);
     } finally {
-      setPushgatewayDefaultRegistry(undefined);
+      setPushgatewayDefaultRegistry(globalRegister);
       await gateway.close();
     }
   });
@@ -304,7 +307,7 @@ describe('Pushgateway with the merge of a multiprocess directory', () => {
       const { FileStore } = await import(${JSON.stringify(fileStore)});
       const { Counter } = await import(${JSON.stringify(counter)});
       const store = new FileStore({ dir: ${JSON.stringify(dir)}, identity: ${JSON.stringify(identity)} });
-      new Counter({ name: 'pushed_jobs_total', help: 'Jobs done by the workers.', labelNames: ['queue'], store }).inc({ queue: 'mail' }, ${n});
+      new Counter({ name: 'pushed_jobs_total', help: 'Jobs done by the workers.', labelNames: ['queue'], store, registers: [] }).inc({ queue: 'mail' }, ${n});
       store.flush();
       store.close();
     `;

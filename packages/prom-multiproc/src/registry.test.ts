@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Counter as PromClientCounter, Gauge as PromClientGauge, Registry } from 'prom-client';
 import { Counter } from './metrics/counter.js';
+import { register } from './promRegistry.js';
 import { Gauge } from './metrics/gauge.js';
 import { Histogram } from './metrics/histogram.js';
 import { MultiprocessRegistry } from './registry.js';
@@ -27,6 +28,7 @@ after(() => {
 });
 beforeEach(() => {
   reports = [];
+  register.clear();
   setProblemReporter((error) => reports.push(error));
 });
 afterEach(() => setProblemReporter(undefined));
@@ -52,12 +54,12 @@ describe('MultiprocessRegistry over a directory written by two workers', () => {
     for (const [identity, n] of [['w1', 1], ['w2', 2]] as const) {
       const store = new FileStore({ dir, identity });
       stores.push(store);
-      new Counter({ name: 'x_total', help: 'Things done.', labelNames: ['kind'], store }).inc({ kind: 'a' }, n);
-      const histogram = new Histogram({ name: 'latency_seconds', help: 'Latency.', buckets: [0.005, 1], store });
+      new Counter({ name: 'x_total', help: 'Things done.', labelNames: ['kind'], store, registers: [] }).inc({ kind: 'a' }, n);
+      const histogram = new Histogram({ name: 'latency_seconds', help: 'Latency.', buckets: [0.005, 1], store, registers: [] });
       histogram.observe(0.00390625);
       histogram.observe(0.5);
       histogram.observe(4 * n);
-      new Gauge({ name: 'workers_busy', help: 'Busy workers.', store }).set(10 * n);
+      new Gauge({ name: 'workers_busy', help: 'Busy workers.', store, registers: [] }).set(10 * n);
       store.flush();
     }
   });
@@ -125,7 +127,7 @@ describe('MultiprocessRegistry over a directory written by two workers', () => {
     assertLinesInOrder(await registry.metrics(), ['workers_busy{pid="w1"} 10']);
     const store = new FileStore({ dir, identity: 'w3' });
     try {
-      new Gauge({ name: 'workers_busy', help: 'Busy workers.', store }).set(30);
+      new Gauge({ name: 'workers_busy', help: 'Busy workers.', store, registers: [] }).set(30);
       store.close();
       assertLinesInOrder(await registry.metrics(), ['workers_busy{pid="w1"} 10', 'workers_busy{pid="w2"} 20', 'workers_busy{pid="w3"} 30']);
     } finally {
@@ -151,10 +153,10 @@ describe('MultiprocessRegistry over a directory written by two workers', () => {
 describe('MultiprocessRegistry in single-process mode (no directory)', () => {
   it('shows the values of the MemoryStore, with no pid label', async () => {
     const store = new MemoryStore({ identity: 'solo' });
-    new Gauge({ name: 'queue_depth', help: 'Queue depth.', labelNames: ['queue'], store }).set({ queue: 'mail' }, 5);
-    new Gauge({ name: 'temperature', help: 'Temperature.', multiprocessMode: 'mostrecent', store }).set(21.5);
-    new Counter({ name: 'jobs', help: 'Jobs.', store }).inc(2);
-    new Histogram({ name: 'size_bytes', help: 'Size.', buckets: [100], store }).observe(50);
+    new Gauge({ name: 'queue_depth', help: 'Queue depth.', labelNames: ['queue'], store, registers: [] }).set({ queue: 'mail' }, 5);
+    new Gauge({ name: 'temperature', help: 'Temperature.', multiprocessMode: 'mostrecent', store, registers: [] }).set(21.5);
+    new Counter({ name: 'jobs', help: 'Jobs.', store, registers: [] }).inc(2);
+    new Histogram({ name: 'size_bytes', help: 'Size.', buckets: [100], store, registers: [] }).observe(50);
     const text = await new MultiprocessRegistry({ store }).metrics();
     assertLinesInOrder(text, ['# TYPE queue_depth gauge', 'queue_depth{queue="mail"} 5']);
     assertLinesInOrder(text, ['temperature 21.5']);

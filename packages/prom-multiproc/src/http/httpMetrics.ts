@@ -3,6 +3,7 @@ import { Counter } from '../metrics/counter.js';
 import { Gauge } from '../metrics/gauge.js';
 import { Histogram } from '../metrics/histogram.js';
 import type { LabelValue } from '../metrics/metric.js';
+import { registerIfAbsent } from '../promRegistry.js';
 import { reportOnce } from '../report.js';
 import type { SeriesStore } from '../storage/store.js';
 import { routeMatcher } from './routes.js';
@@ -138,14 +139,18 @@ export class HttpMetrics<Req = IncomingMessage> {
       help: 'HTTP requests, by method, route pattern and status code',
       labelNames: [labels.method, labels.route, labels.status, ...extraNames],
       store,
+      registers: [],
     });
+    registerIfAbsent(this.requests);
     this.duration = new Histogram({
       name: options.names?.duration ?? 'http_request_duration_seconds',
       help: 'HTTP request duration in seconds, by method and route pattern',
       labelNames: [labels.method, labels.route, ...extraNames],
       buckets: options.buckets ?? DEFAULT_HTTP_BUCKETS,
       store,
+      registers: [],
     });
+    registerIfAbsent(this.duration);
     this.inFlight =
       options.inFlight === false
         ? undefined
@@ -154,7 +159,9 @@ export class HttpMetrics<Req = IncomingMessage> {
             help: 'HTTP requests being served',
             multiprocessMode: 'livesum',
             store,
+            registers: [],
           });
+    if (this.inFlight !== undefined) registerIfAbsent(this.inFlight);
   }
 
   /** Whether a request for this URL (query string allowed) is left out of every metric. */

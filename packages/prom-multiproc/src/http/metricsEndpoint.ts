@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Registry } from 'prom-client';
+import { Registry } from '../promRegistry.js';
 import { MultiprocessRegistry, type MultiprocessRegistryOptions } from '../registry.js';
 import { ScrapeCache } from '../scrapeCache.js';
 

@@ -1,7 +1,9 @@
 import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from '../validation.js';
-import { Metric, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import type { MetricValue } from '../exposition.js';
+import type { MetricFamily } from '../merge.js';
+import { Metric, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** Whether `value` is a valid increment: a finite number, 0 or more. */
 function isIncrement(value: unknown): value is number {
@@ -14,6 +16,12 @@ function rejectIncrement(metricName: string, value: unknown): never {
     throw invalidNumber(metricName, 'Value', value, "a counter's increment is a finite number of 0 or more");
   }
   throw new MetricConfigurationError(`${metricName}: It is not possible to decrease a counter (increment ${value}); use a Gauge for values that go down`);
+}
+
+export interface IncrementWithExemplar<T extends string = string> {
+  labels?: LabelValues<T>;
+  value?: number;
+  exemplarLabels?: Record<string, string | number>;
 }
 
 export class CounterChild {
@@ -53,21 +61,39 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
     return this.storedName;
   }
 
-  protected createChild(labelValues: readonly string[]): CounterChild {
+  protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
+    const total = `${this.storedName}_total`;
+    return (family?.samples ?? []).filter((sample) => sample.name === total).map((sample) => ({ value: sample.value, labels: sample.labels }));
+  }
+
+  protected createChild(labelValues: readonly LabelText[]): CounterChild {
     const cell = this.cellFor(this.fileKind(), this.storedName, `${this.storedName}_total`, this.labelNames, labelValues);
     return new CounterChild(cell, this.name);
   }
 
   inc(value?: number): void;
   inc(labels: LabelValues<T>, value?: number): void;
-  inc(labelsOrValue?: LabelValues<T> | number, value?: number): void {
+  /** With `enableExemplars`: prom-client's options object. */
+  inc(options: IncrementWithExemplar<T>): void;
+  inc(labelsOrValue?: LabelValues<T> | number | IncrementWithExemplar<T>, value?: number): void {
+    if (this.enableExemplars && (typeof labelsOrValue === 'object' || labelsOrValue === undefined)) {
+      this.incWithExemplar((labelsOrValue ?? {}) as IncrementWithExemplar<T>);
+      return;
+    }
     // Checked before the label set is looked up: a rejected increment must not create its series.
     if (typeof labelsOrValue === 'object') {
       if (value !== undefined && !isIncrement(value)) rejectIncrement(this.name, value);
-      this.childFromLabels(labelsOrValue).inc(value);
+      this.childFromLabels(labelsOrValue as LabelValues<T>).inc(value);
     } else {
       this.childFromLabels(undefined).inc(labelsOrValue);
     }
+  }
+
+  /** prom-client's inc with an exemplar: the exemplar is kept when exemplarLabels are given. */
+  private incWithExemplar({ labels, value = 1, exemplarLabels }: IncrementWithExemplar<T>): void {
+    this.inc((labels ?? {}) as LabelValues<T>, value);
+    if (exemplarLabels === undefined) return;
+    this.recordExemplar(this.entryKeyOf(`${this.storedName}_total`, labels), exemplarLabels, value ? value : 1);
   }
 
   zero(labels?: LabelValues<T>): void {

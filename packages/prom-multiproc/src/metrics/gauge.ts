@@ -2,16 +2,26 @@ import { MetricConfigurationError } from '../errors.js';
 import { isGaugeMode, type FileKind, type GaugeMode } from '../fileNames.js';
 import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from '../validation.js';
-import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import { Metric, startClock, touch, type Aggregator, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface GaugeConfiguration<T extends string = string> extends MetricConfiguration<T> {
   /**
    * How the values of several processes merge: all (a series per process, with a pid label),
    * min, max, sum, mostrecent; each with a live variant that drops a process's values once it
-   * is marked dead. Default: all.
+   * is marked dead. Default: all, unless an `aggregator` is given (see MODE_OF_AGGREGATOR).
    */
   multiprocessMode?: GaugeMode;
 }
+
+/**
+ * The gauge mode of each prom-client aggregator, for gauges given one and no multiprocessMode.
+ * prom-client's cluster mode asked live workers only, hence the live modes; `first` (any one
+ * worker's value, for values they all share) becomes the largest; `average` becomes a series
+ * per live process, which PromQL's avg() turns into the average.
+ */
+export const MODE_OF_AGGREGATOR: Record<Exclude<Aggregator, 'omit'>, GaugeMode> = {
+  sum: 'livesum', min: 'livemin', max: 'livemax', first: 'livemax', average: 'liveall',
+};
 
 interface GaugeSettings {
   name: string;
@@ -82,14 +92,15 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
 
   constructor(config: GaugeConfiguration<T>) {
     super(config, ['pid']);
-    const mode = config.multiprocessMode ?? 'all';
+    const aggregator = config.aggregator;
+    const mode = config.multiprocessMode ?? (aggregator === undefined || aggregator === 'omit' ? 'all' : MODE_OF_AGGREGATOR[aggregator] ?? 'all');
     if (!isGaugeMode(mode)) {
       throw new MetricConfigurationError(
         `${this.name}: unknown multiprocessMode ${JSON.stringify(mode)}; use one of all, liveall, min, livemin, max, livemax, sum, livesum, mostrecent, livemostrecent`,
       );
     }
     this.multiprocessMode = mode;
-    this.settings = { name: this.name, mostRecent: mode.endsWith('mostrecent'), now: this.store.now };
+    this.settings = { name: this.name, mostRecent: mode.endsWith('mostrecent'), now: () => this.store.now() };
     this.initialize();
   }
 
@@ -97,7 +108,7 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
     return this.fileKind(this.multiprocessMode);
   }
 
-  protected createChild(labelValues: readonly string[]): GaugeChild {
+  protected createChild(labelValues: readonly LabelText[]): GaugeChild {
     const cell = this.cellFor(this.fileKind(this.multiprocessMode), this.name, this.name, this.labelNames, labelValues);
     return new GaugeChild(cell, this.settings);
   }

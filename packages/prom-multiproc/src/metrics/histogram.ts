@@ -1,10 +1,15 @@
 import { floatToGoString } from '../pythonFloat.js';
 import type { Cell } from '../storage/cell.js';
 import { checkBuckets, invalidNumber } from '../validation.js';
-import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import type { MetricValue } from '../exposition.js';
+import { parsePythonFloat, type MetricFamily, type Sample } from '../merge.js';
+import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
-/** Python's defaults, which also suit request latencies in seconds. */
-export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+/** prom-client's default bounds, in seconds. */
+export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Python prometheus_client's default bounds (three more than prom-client's: 0.075, 0.75, 7.5). */
+export const PYTHON_DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 export interface HistogramConfiguration<T extends string = string> extends MetricConfiguration<T> {
   /** Upper bounds, increasing; +Inf is added when missing. */
@@ -13,6 +18,12 @@ export interface HistogramConfiguration<T extends string = string> extends Metri
 
 function rejectObservation(metricName: string, value: unknown): never {
   throw invalidNumber(metricName, 'Value', value, 'an observation is a number, not NaN');
+}
+
+export interface ObserveWithExemplar<T extends string = string> {
+  labels?: LabelValues<T>;
+  value: number;
+  exemplarLabels?: Record<string, string | number>;
 }
 
 export class HistogramChild {
@@ -66,7 +77,34 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
     this.initialize();
   }
 
-  protected createChild(labelValues: readonly string[]): HistogramChild {
+  /** prom-client's order: per series, its buckets by bound (le as a number, +Inf as text), _sum, _count. */
+  protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
+    const series = new Map<string, { labels: Record<string, string>; buckets: Sample[]; sum?: Sample; count?: Sample }>();
+    for (const sample of family?.samples ?? []) {
+      const { le, ...labels } = sample.labels;
+      const id = JSON.stringify(labels);
+      let entry = series.get(id);
+      if (entry === undefined) {
+        entry = { labels, buckets: [] };
+        series.set(id, entry);
+      }
+      if (sample.name.endsWith('_bucket') && le !== undefined) entry.buckets.push(sample);
+      else if (sample.name.endsWith('_sum')) entry.sum = sample;
+      else if (sample.name.endsWith('_count')) entry.count = sample;
+    }
+    const values: MetricValue[] = [];
+    for (const { labels, buckets, sum, count } of series.values()) {
+      const bounded = buckets.map((sample) => ({ sample, bound: parsePythonFloat(sample.labels.le!) })).sort((a, b) => a.bound - b.bound);
+      for (const { sample, bound } of bounded) {
+        values.push({ value: sample.value, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: `${this.name}_bucket`, exemplar: null });
+      }
+      values.push({ value: sum?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_sum` });
+      values.push({ value: count?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_count` });
+    }
+    return values;
+  }
+
+  protected createChild(labelValues: readonly LabelText[]): HistogramChild {
     // The order of creation is the order in the file: _sum, then every bucket.
     const kind = this.fileKind();
     const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);
@@ -78,19 +116,40 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
 
   observe(value: number): void;
   observe(labels: LabelValues<T>, value: number): void;
-  observe(labelsOrValue: LabelValues<T> | number, value?: number): void {
+  /** With `enableExemplars`: prom-client's options object. */
+  observe(options: ObserveWithExemplar<T>): void;
+  observe(labelsOrValue: LabelValues<T> | number | ObserveWithExemplar<T>, value?: number): void {
+    if (this.enableExemplars && typeof labelsOrValue === 'object') {
+      this.observeWithExemplar(labelsOrValue as ObserveWithExemplar<T>);
+      return;
+    }
     if (typeof labelsOrValue === 'object') {
       // Checked before the label set is looked up: a rejected value must not create its series.
       if (typeof value !== 'number' || Number.isNaN(value)) rejectObservation(this.name, value);
-      this.childFromLabels(labelsOrValue).observe(value);
+      this.childFromLabels(labelsOrValue as LabelValues<T>).observe(value);
     } else {
       this.childFromLabels(undefined).observe(labelsOrValue);
     }
   }
 
-  /** As prom-client: labels may be given at the start, the end, or both. */
-  startTimer(labels?: LabelValues<T>): (endLabels?: LabelValues<T>) => number {
-    return this.labelledClock(labels, (child, seconds) => child.observe(seconds));
+  /** prom-client's observe with an exemplar, kept on the bucket the value was counted in. */
+  private observeWithExemplar({ labels, value, exemplarLabels }: ObserveWithExemplar<T>): void {
+    this.observe((labels ?? {}) as LabelValues<T>, value as number);
+    if (exemplarLabels === undefined || Object.keys(exemplarLabels).length === 0) return;
+    let i = 0;
+    while (value > this.bounds[i]!) i++;
+    this.recordExemplar(this.entryKeyOf(`${this.name}_bucket`, labels, 'le', this.boundTexts[i]), exemplarLabels, value);
+  }
+
+  /** As prom-client: labels may be given at the start, the end, or both (and exemplar labels, with enableExemplars). */
+  startTimer(labels?: LabelValues<T>, exemplarLabels?: Record<string, string | number>): (endLabels?: LabelValues<T>, endExemplarLabels?: Record<string, string | number>) => number {
+    if (!this.enableExemplars) return this.labelledClock(labels, (child, seconds) => child.observe(seconds));
+    const end = startClock(() => undefined);
+    return (endLabels, endExemplarLabels) => {
+      const seconds = end();
+      this.observeWithExemplar({ labels: { ...labels, ...endLabels } as LabelValues<T>, value: seconds, exemplarLabels: { ...exemplarLabels, ...endExemplarLabels } });
+      return seconds;
+    };
   }
 
   zero(labels?: LabelValues<T>): void {

@@ -1,13 +1,26 @@
 import { MetricConfigurationError } from '../errors.js';
+import { OPENMETRICS_CONTENT_TYPE as OPENMETRICS, type MetricObject, type MetricValue } from '../exposition.js';
 import { fileKindOf, type FileKind, type GaugeMode, type MetricType } from '../fileNames.js';
+import type { MetricFamily } from '../merge.js';
 import { entryKey, metricKeyPrefix } from '../pythonJson.js';
+import { reportOnce } from '../report.js';
+import { readStores, SnapshotCaches } from '../snapshot.js';
+import type { ExemplarsBySample } from '../scrape/mergeExemplars.js';
+import { exemplarSink } from '../storage/exemplarFile.js';
+import { checkExemplarLabels } from '../exemplarRules.js';
 import { Cell, type CellOwner } from '../storage/cell.js';
-import { defaultStore } from '../storage/defaultStore.js';
+import { collectIntervalMs, configuredDirectory, defaultStore, existingDefaultStore, whenDefaultStoreCreated } from '../storage/defaultStore.js';
+import { MemoryStore } from '../storage/memoryStore.js';
 import type { SeriesStore } from '../storage/store.js';
 import { checkHelp, checkLabelNames, checkMetricName, labelValue } from '../validation.js';
+import { globalRegister } from '../promRegistry.js';
+import { SCRAPE_PARTICIPANT, type RegistryLike, type ScrapeParticipant } from './participant.js';
 
 export type LabelValue = string | number;
 export type LabelValues<T extends string = string> = Partial<Record<T, LabelValue>>;
+
+/** prom-client's aggregators: how cluster mode merged a metric's values across workers. */
+export type Aggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
 
 export interface MetricConfiguration<T extends string = string> {
   name: string;
@@ -15,7 +28,45 @@ export interface MetricConfiguration<T extends string = string> {
   labelNames?: readonly T[];
   /** Where the values go; by default the process's store (the shared directory, or memory). */
   store?: SeriesStore;
+  /** The registries the metric is served by: the global `register` by default; `[]` for none. */
+  registers?: readonly RegistryLike[];
+  /**
+   * prom-client's cluster aggregation. Counters, histograms and summaries are always summed;
+   * `omit` keeps a metric out of the directory (this process's own registries serve it). A
+   * gauge's aggregator picks its multiprocessMode (see GaugeConfiguration).
+   */
+  aggregator?: Aggregator;
+  /**
+   * Called (with the metric as `this`) before the metric's values are read: in the process
+   * that serves a scrape, at scrape time; in every other process, periodically (see
+   * configure's collectIntervalMs), so that what it sets is in the process's files.
+   */
+  collect?: (this: any) => void | Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  enableExemplars?: boolean;
 }
+
+/** Puts each sample's latest exemplar on its value (the values are in the family's sample order, per type). */
+function attachExemplars(family: MetricFamily, values: MetricValue[], exemplars: ExemplarsBySample): void {
+  if (exemplars.size === 0) return;
+  for (const value of values) {
+    const sampleName = value.metricName ?? (family.type === 'counter' ? `${family.name}_total` : family.name);
+    const labels: Record<string, string> = {};
+    for (const [name, label] of Object.entries(value.labels ?? {})) labels[name] = String(label);
+    const exemplar = exemplars.get(sampleName, labels);
+    if (exemplar !== undefined) value.exemplar = { labelSet: exemplar.labels, value: exemplar.value, timestamp: exemplar.timestamp };
+  }
+}
+
+// The metric object that last took each name in each store (see claimSeries).
+const ownersByStore = new WeakMap<SeriesStore, Map<string, WeakRef<{ name: string; registers: readonly RegistryLike[] }>>>();
+
+/** Whether a metric created in registries is in none of them any more (a metric created in none shares its series). */
+function leftItsRegistries(metric: { name: string; registers: readonly RegistryLike[] }): boolean {
+  return metric.registers.length > 0 && !metric.registers.some((registry) => registry.getSingleMetric?.(metric.name) === metric);
+}
+
+// get() reads a directory for one metric; it keeps no files open between calls.
+const getCaches = new SnapshotCaches(false);
 
 type ChildMap<C> = Map<string, C | ChildMap<C>>;
 
@@ -28,7 +79,13 @@ export abstract class Metric<Child, T extends string = string> {
   readonly help: string;
   readonly labelNames: readonly string[];
   abstract readonly type: MetricType;
-  protected readonly store: SeriesStore;
+  readonly registers: readonly RegistryLike[];
+  readonly aggregator: Aggregator;
+  readonly enableExemplars: boolean;
+  collect: ((this: this) => void | Promise<void>) | undefined;
+  private readonly configuredStore: SeriesStore | undefined;
+  private boundStore: SeriesStore | undefined;
+  private stopWaiting: (() => void) | undefined;
   private unlabelled: Child | undefined;
   private readonly children: ChildMap<Child> = new Map();
   /** While keysOf() runs: the entry keys cellFor() is asked for, instead of cells. */
@@ -41,19 +98,131 @@ export abstract class Metric<Child, T extends string = string> {
     this.name = checkMetricName(config.name);
     this.help = checkHelp(this.name, config.help);
     this.labelNames = checkLabelNames(this.name, config.labelNames, reservedLabels);
-    this.store = config.store ?? defaultStore();
+    this.aggregator = checkAggregator(this.name, config.aggregator);
+    if (config.collect !== undefined && typeof config.collect !== 'function') {
+      throw new MetricConfigurationError(`${this.name}: the "collect" option must be a function`);
+    }
+    this.collect = config.collect;
+    this.enableExemplars = config.enableExemplars === true;
+    this.configuredStore = config.store ?? (this.aggregator === 'omit' ? new MemoryStore() : undefined);
+    this.registers = config.registers ?? [globalRegister()];
   }
 
-  /** Called at the end of each subclass constructor: a metric without labels has its series at once. */
+  /**
+   * Called at the end of each subclass constructor: a metric without labels has its series at
+   * once, and the metric joins its registries. The store is taken now if the directory is
+   * known (or none will be); else when the first value is recorded or read, so that a metric
+   * created by an import that runs before PROM_MULTIPROC_DIR is set still writes there.
+   */
   protected initialize(): void {
-    if (this.labelNames.length === 0) this.unlabelled = this.createChild([]);
+    if (this.configuredStore !== undefined || existingDefaultStore() !== undefined || configuredDirectory() !== undefined) {
+      this.bindStore();
+    } else if (this.stopWaiting === undefined) {
+      this.stopWaiting = whenDefaultStoreCreated(() => this.bindStore());
+    }
+    for (const registry of this.registers) {
+      if (this.enableExemplars && registry.contentType !== OPENMETRICS) {
+        throw new TypeError('Exemplars are supported only on OpenMetrics registries');
+      }
+      registry.registerMetric(this);
+    }
   }
 
-  protected abstract createChild(labelValues: readonly string[]): Child;
+  /** The store this metric's values are in, taken on first use. */
+  protected get store(): SeriesStore {
+    return this.boundStore ?? this.bindStore();
+  }
+
+  private bindStore(): SeriesStore {
+    if (this.boundStore !== undefined) return this.boundStore;
+    this.stopWaiting?.();
+    this.stopWaiting = undefined;
+    const store = this.configuredStore ?? defaultStore();
+    this.boundStore = store;
+    this.claimSeries(store);
+    if (this.labelNames.length === 0 && this.unlabelled === undefined) this.unlabelled = this.createChild([]);
+    if (this.collect !== undefined && store.dir !== undefined) collectPeriodically(this);
+    return store;
+  }
+
+  /**
+   * A metric of a name an earlier metric object of this process had: prom-client's new metric
+   * starts from nothing when the earlier one left its registries (clear(), removeSingleMetric),
+   * so its series are taken out of the store first. While the earlier one is still registered,
+   * or was created in none (`registers: []`), the two share the series (the same name writes
+   * the same entries of the same file).
+   * Series a previous run of this identity left in the files are kept: totals do not go back.
+   */
+  private claimSeries(store: SeriesStore): void {
+    let owners = ownersByStore.get(store);
+    if (owners === undefined) {
+      owners = new Map();
+      ownersByStore.set(store, owners);
+    }
+    const name = this.storedMetricName();
+    const previous = owners.get(name)?.deref();
+    owners.set(name, new WeakRef(this));
+    if (previous === undefined || previous === this || !leftItsRegistries(previous)) return;
+    store.removeEntries(this.storageKind(), (key) => key.startsWith(metricKeyPrefix(name)));
+  }
+
+  /** prom-client's metric object, with the values of every process writing the directory (or this process's). */
+  async get(): Promise<MetricObject> {
+    const participant = this[SCRAPE_PARTICIPANT];
+    await participant.runCollect();
+    const store = participant.store();
+    const snapshot = await readStores([store], getCaches);
+    return participant.objectFrom(snapshot.byStore.get(store)!);
+  }
+
+  readonly [SCRAPE_PARTICIPANT]: ScrapeParticipant = {
+    store: () => this.store,
+    runCollect: async () => {
+      if (this.collect !== undefined) await this.collect();
+    },
+    objectFrom: (view) => {
+      const family = view.families.get(this.storedMetricName());
+      const values = this.valuesOf(family);
+      if (this.enableExemplars && family !== undefined) attachExemplars(family, values, view.exemplars());
+      return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+    },
+  };
+
+  /** The entry key of one of this metric's samples, for the labels of a label object (or none). */
+  protected entryKeyOf(sampleName: string, labels: LabelValues<T> | undefined, extraName?: string, extraValue?: string): string {
+    const values = labels === undefined ? [] : this.valuesFromObject(labels as Record<string, unknown>).map((value, i) => this.textOf(i, value));
+    const names = labels === undefined ? [] : [...this.labelNames];
+    if (labels !== undefined) this.checkCount(values);
+    const kept = names.map((name, i) => [name, values[i]] as const).filter(([, value]) => value !== undefined) as [string, string][];
+    if (extraName !== undefined) kept.push([extraName, extraValue!]);
+    return entryKey(this.storedMetricName(), sampleName, kept.map(([name]) => name), kept.map(([, value]) => value), this.help);
+  }
+
+  /** Keeps an exemplar of this metric's sample (see the exemplar side files). */
+  protected recordExemplar(entryKeyOfSample: string, exemplarLabels: Record<string, string | number>, value: number): void {
+    checkExemplarLabels(exemplarLabels);
+    exemplarSink(this.store).record(entryKeyOfSample, exemplarLabels, value, Date.now() / 1000);
+  }
+
+  /** The merged samples of this metric's family, shaped as prom-client's get() shapes them. */
+  protected valuesOf(family: MetricFamily | undefined): MetricValue[] {
+    if (family === undefined) return [];
+    return family.samples.map((sample) => ({ value: sample.value, labels: sample.labels }));
+  }
+
+  /** `labelValues` in labelNames order; undefined for a label a label object left out. */
+  protected abstract createChild(labelValues: readonly LabelText[]): Child;
 
   /** The cell of one stored sample of this metric. */
-  protected cellFor(kind: FileKind, metricName: string, sampleName: string, labelNames: readonly string[], labelValues: readonly string[]): Cell {
-    const key = entryKey(metricName, sampleName, labelNames, labelValues, this.help);
+  protected cellFor(kind: FileKind, metricName: string, sampleName: string, labelNames: readonly string[], labelValues: readonly LabelText[]): Cell {
+    // A label left out of a label object (prom-client allows it) is left out of the series.
+    let names = labelNames;
+    let values = labelValues as readonly string[];
+    if (labelValues.includes(undefined)) {
+      names = labelNames.filter((_, i) => labelValues[i] !== undefined);
+      values = labelValues.filter((value): value is string => value !== undefined);
+    }
+    const key = entryKey(metricName, sampleName, names, values, this.help);
     if (this.capturing !== undefined) {
       this.capturing.push(key);
       return new Cell(scratchOwner, 0);
@@ -96,6 +265,7 @@ export abstract class Metric<Child, T extends string = string> {
     const texts = values.map((value, i) => this.textOf(i, value));
     const keys = new Set(this.keysOf(texts));
     this.store.removeEntries(this.storageKind(), (key) => keys.has(key));
+    if (this.enableExemplars) exemplarSink(this.store).remove((key) => keys.has(key));
     this.forgetChild(texts);
   }
 
@@ -106,9 +276,9 @@ export abstract class Metric<Child, T extends string = string> {
   reset(): void {
     const prefix = metricKeyPrefix(this.storedMetricName());
     this.store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
+    if (this.enableExemplars) exemplarSink(this.store).remove((key) => key.startsWith(prefix));
     this.children.clear();
-    this.unlabelled = undefined;
-    this.initialize();
+    this.unlabelled = this.labelNames.length === 0 ? this.createChild([]) : undefined;
   }
 
   /** Python's name for reset(): every label set goes. */
@@ -117,7 +287,7 @@ export abstract class Metric<Child, T extends string = string> {
   }
 
   /** The entry keys of one label set's series, as createChild would ask for them, without creating any. */
-  private keysOf(labelValues: readonly string[]): string[] {
+  private keysOf(labelValues: readonly LabelText[]): string[] {
     const keys: string[] = [];
     this.capturing = keys;
     try {
@@ -128,10 +298,10 @@ export abstract class Metric<Child, T extends string = string> {
     return keys;
   }
 
-  private forgetChild(texts: readonly string[]): void {
+  private forgetChild(texts: readonly LabelText[]): void {
     let level: ChildMap<Child> | undefined = this.children;
-    for (let i = 0; i < texts.length - 1 && level !== undefined; i++) level = level.get(texts[i]!) as ChildMap<Child> | undefined;
-    level?.delete(texts[texts.length - 1]!);
+    for (let i = 0; i < texts.length - 1 && level !== undefined; i++) level = level.get(childKey(texts[i])) as ChildMap<Child> | undefined;
+    level?.delete(childKey(texts[texts.length - 1]));
   }
 
   /** The series of one label set, by position (in labelNames order) or by name. */
@@ -186,11 +356,14 @@ export abstract class Metric<Child, T extends string = string> {
   private childOf(values: readonly unknown[]): Child {
     this.checkCount(values);
     const count = this.labelNames.length;
-    if (count === 0) return this.unlabelled!;
+    if (count === 0) {
+      if (this.boundStore === undefined) this.bindStore();
+      return this.unlabelled!;
+    }
     // Nested maps, one level per label, compare values exactly (no joined-string collisions).
     let level = this.children;
     for (let i = 0; i < count - 1; i++) {
-      const key = this.textOf(i, values[i]);
+      const key = childKey(this.textOf(i, values[i]));
       let next = level.get(key) as ChildMap<Child> | undefined;
       if (next === undefined) {
         next = new Map();
@@ -198,7 +371,7 @@ export abstract class Metric<Child, T extends string = string> {
       }
       level = next;
     }
-    const lastKey = this.textOf(count - 1, values[count - 1]);
+    const lastKey = childKey(this.textOf(count - 1, values[count - 1]));
     let child = level.get(lastKey) as Child | undefined;
     if (child === undefined) {
       child = this.createChild(values.map((value, i) => this.textOf(i, value)));
@@ -207,8 +380,61 @@ export abstract class Metric<Child, T extends string = string> {
     return child;
   }
 
-  private textOf(index: number, value: unknown): string {
+  private textOf(index: number, value: unknown): LabelText {
+    if (value === undefined) return undefined;
     return typeof value === 'string' ? value : labelValue(this.name, this.labelNames[index]!, value);
+  }
+}
+
+/** A label's value as stored, or undefined where a label object left the label out. */
+export type LabelText = string | undefined;
+
+// The children's map key of a label left out: no label value can be this (values are text).
+const LEFT_OUT = Symbol('label left out');
+
+function childKey(text: LabelText): string {
+  return text === undefined ? (LEFT_OUT as unknown as string) : text;
+}
+
+const AGGREGATORS: readonly Aggregator[] = ['sum', 'first', 'min', 'max', 'average', 'omit'];
+
+function checkAggregator(metricName: string, aggregator: unknown): Aggregator {
+  if (aggregator === undefined) return 'sum';
+  if (!AGGREGATORS.includes(aggregator as Aggregator)) {
+    throw new MetricConfigurationError(`${metricName}: unknown aggregator ${JSON.stringify(aggregator)}; use one of ${AGGREGATORS.join(', ')}`);
+  }
+  return aggregator as Aggregator;
+}
+
+// The metrics of this process with a collect() callback whose values go to the directory: run
+// on a timer that does not keep the process alive, so other processes' scrapes see them.
+const collecting = new Set<WeakRef<{ collect: (() => void | Promise<void>) | undefined; name: string }>>();
+let collectTimer: NodeJS.Timeout | undefined;
+
+function collectPeriodically(metric: { collect: (() => void | Promise<void>) | undefined; name: string }): void {
+  collecting.add(new WeakRef(metric));
+  if (collectTimer !== undefined) return;
+  const interval = collectIntervalMs();
+  if (interval === 0) return;
+  collectTimer = setInterval(runCollectCallbacks, interval);
+  collectTimer.unref();
+}
+
+function runCollectCallbacks(): void {
+  for (const reference of collecting) {
+    const metric = reference.deref();
+    if (metric === undefined) {
+      collecting.delete(reference);
+      continue;
+    }
+    const report = (error: unknown) => reportOnce(`collect\u0000${metric.name}\u0000${String(error)}`, new Error(
+      `the collect() callback of metric ${metric.name} failed: ${(error as Error)?.message ?? String(error)}`,
+    ));
+    try {
+      Promise.resolve(metric.collect?.call(metric)).catch(report);
+    } catch (error) {
+      report(error);
+    }
   }
 }
 

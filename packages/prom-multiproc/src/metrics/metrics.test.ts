@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import { collectDirectory, collectStore } from '../collector.js';
 import { MetricConfigurationError } from '../errors.js';
 import type { MetricFamily, Sample } from '../merge.js';
+import { register } from '../promRegistry.js';
 import { entryKey } from '../pythonJson.js';
 import { FileStore } from '../storage/fileStore.js';
 import { MemoryStore } from '../storage/memoryStore.js';
@@ -26,6 +27,9 @@ interface StoreKind {
 const tempDirs: string[] = [];
 const openStores: SeriesStore[] = [];
 let nextIdentity = 1;
+
+// Every metric joins the global registry, which takes one metric per name, as prom-client's does.
+beforeEach(() => register.clear());
 
 after(() => {
   for (const store of openStores) store.close();
@@ -80,7 +84,7 @@ for (const kind of storeKinds) {
     describe('labels', () => {
       it('finds the same series by position and by name, with numbers as text', async () => {
         const store = kind.create();
-        const counter = new Counter({ name: 'requests', help: 'Requests.', labelNames: ['method', 'code'], store });
+        const counter = new Counter({ name: 'requests', help: 'Requests.', labelNames: ['method', 'code'], store, registers: [] });
         counter.labels('GET', 200).inc();
         counter.labels({ code: '200', method: 'GET' }).inc(2);
         counter.inc({ method: 'GET', code: 200 }, 4);
@@ -94,20 +98,26 @@ for (const kind of storeKinds) {
 
       it('rejects a wrong number of label values', () => {
         const store = kind.create();
-        const counter = new Counter({ name: 'two_labels', help: 'h', labelNames: ['a', 'b'], store });
+        const counter = new Counter({ name: 'two_labels', help: 'h', labelNames: ['a', 'b'], store, registers: [] });
         assertConfigError(() => counter.labels('x'), 'two_labels', /takes 2 label value\(s\) \[a, b\], but 1 were given/);
         assertConfigError(() => counter.labels('x', 'y', 'z'), 'two_labels');
         assertConfigError(() => counter.inc(), 'two_labels');
-        const plain = new Counter({ name: 'no_labels', help: 'h', store });
+        const plain = new Counter({ name: 'no_labels', help: 'h', store, registers: [] });
         assertConfigError(() => plain.labels('x'), 'no_labels', /has no labels/);
       });
 
-      it('rejects an unknown label name and a missing label value', () => {
+      it('rejects an unknown label name; a label left out of an object is left out of the series, as in prom-client', async () => {
         const store = kind.create();
-        const gauge = new Gauge({ name: 'temperature', help: 'h', labelNames: ['room'], store });
-        assertConfigError(() => gauge.labels({ room: 'a', floor: '1' } as never), 'temperature', /no label "floor"/);
-        assertConfigError(() => gauge.set({ floor: '1' } as never, 1), 'temperature');
-        assertConfigError(() => gauge.labels({}), 'temperature', /label room .* no value/);
+        const gauge = new Gauge({ name: 'temperature', help: 'h', labelNames: ['room', 'floor'], store, registers: [] });
+        assertConfigError(() => gauge.labels({ room: 'a', wing: '1' } as never), 'temperature', /no label "wing"/);
+        assertConfigError(() => gauge.set({ wing: '1' } as never, 1), 'temperature');
+        gauge.labels({ room: 'a' }).set(3);
+        gauge.set({ floor: '2' }, 4);
+        gauge.set({}, 5);
+        const samples = (await kind.families(store)).find((family) => family.name === 'temperature')!.samples
+          .map(({ labels: { pid: _pid, ...labels }, value }) => ({ ...labels, value }) as Record<string, unknown> & { value: number });
+        assert.deepEqual(samples.sort((a, b) => a.value - b.value), [{ room: 'a', value: 3 }, { floor: '2', value: 4 }, { value: 5 }]);
+        assertConfigError(() => gauge.labels('a'), 'temperature', /takes 2 label value/);
       });
     });
 
@@ -115,29 +125,29 @@ for (const kind of storeKinds) {
       it('rejects invalid metric names, naming them', () => {
         const store = kind.create();
         for (const name of ['bad-name', '1starts_with_digit', 'has space', '']) {
-          assertConfigError(() => new Counter({ name, help: 'h', store }), JSON.stringify(name), /invalid metric name/);
+          assertConfigError(() => new Counter({ name, help: 'h', store, registers: [] }), JSON.stringify(name), /invalid metric name/);
         }
       });
 
       it('rejects invalid label names, naming the metric', () => {
         const store = kind.create();
-        assertConfigError(() => new Counter({ name: 'bad_label', help: 'h', labelNames: ['bad-label'], store }), 'bad_label', /"bad-label"/);
-        assertConfigError(() => new Counter({ name: 'dunder_label', help: 'h', labelNames: ['__x'], store }), 'dunder_label', /__/);
-        assertConfigError(() => new Counter({ name: 'twice_label', help: 'h', labelNames: ['a', 'a'], store }), 'twice_label', /twice/);
+        assertConfigError(() => new Counter({ name: 'bad_label', help: 'h', labelNames: ['bad-label'], store, registers: [] }), 'bad_label', /"bad-label"/);
+        assertConfigError(() => new Counter({ name: 'dunder_label', help: 'h', labelNames: ['__x'], store, registers: [] }), 'dunder_label', /__/);
+        assertConfigError(() => new Counter({ name: 'twice_label', help: 'h', labelNames: ['a', 'a'], store, registers: [] }), 'twice_label', /twice/);
       });
 
       it('reserves le on histograms, quantile on summaries and pid on gauges', () => {
         const store = kind.create();
-        assertConfigError(() => new Histogram({ name: 'h_le', help: 'h', labelNames: ['le'], store }), 'h_le', /le is reserved/);
-        assertConfigError(() => new Summary({ name: 's_quantile', help: 'h', labelNames: ['quantile'], store }), 's_quantile', /quantile is reserved/);
-        assertConfigError(() => new Gauge({ name: 'g_pid', help: 'h', labelNames: ['pid'], store }), 'g_pid', /pid is reserved/);
+        assertConfigError(() => new Histogram({ name: 'h_le', help: 'h', labelNames: ['le'], store, registers: [] }), 'h_le', /le is reserved/);
+        assertConfigError(() => new Summary({ name: 's_quantile', help: 'h', labelNames: ['quantile'], store, registers: [] }), 's_quantile', /quantile is reserved/);
+        assertConfigError(() => new Gauge({ name: 'g_pid', help: 'h', labelNames: ['pid'], store, registers: [] }), 'g_pid', /pid is reserved/);
         // Reserved only where the type needs the name.
-        new Counter({ name: 'c_le', help: 'h', labelNames: ['le', 'pid', 'quantile'], store }).labels('1', '2', '3').inc();
+        new Counter({ name: 'c_le', help: 'h', labelNames: ['le', 'pid', 'quantile'], store, registers: [] }).labels('1', '2', '3').inc();
       });
 
       it('rejects a negative, NaN or infinite counter increment', () => {
         const store = kind.create();
-        const counter = new Counter({ name: 'only_up', help: 'h', store });
+        const counter = new Counter({ name: 'only_up', help: 'h', store, registers: [] });
         assertConfigError(() => counter.inc(-1), 'only_up', /It is not possible to decrease a counter \(increment -1\)/);
         assertConfigError(() => counter.inc(NaN), 'only_up', /finite number/);
         assertConfigError(() => counter.inc(Infinity), 'only_up', /finite number/);
@@ -146,20 +156,20 @@ for (const kind of storeKinds) {
 
       it('creates no series for a value it rejects, whatever the type', async () => {
         const store = kind.create();
-        const counter = new Counter({ name: 'rejected_c', help: 'h', labelNames: ['route'], store });
+        const counter = new Counter({ name: 'rejected_c', help: 'h', labelNames: ['route'], store, registers: [] });
         assertConfigError(() => counter.inc({ route: '/negative' }, -1), 'rejected_c', /It is not possible to decrease a counter/);
         assertConfigError(() => counter.inc({ route: '/string' }, '5' as never), 'rejected_c', /Value is not a valid number: "5"/);
         assertConfigError(() => counter.inc({ route: '/nan' }, NaN), 'rejected_c', /Value is not a valid number: NaN/);
-        const gauge = new Gauge({ name: 'rejected_g', help: 'h', labelNames: ['room'], store });
+        const gauge = new Gauge({ name: 'rejected_g', help: 'h', labelNames: ['room'], store, registers: [] });
         assertConfigError(() => gauge.set({ room: 'set' }, '5' as never), 'rejected_g', /Value is not a valid number: "5"/);
         assertConfigError(() => gauge.inc({ room: 'inc' }, '5' as never), 'rejected_g', /Delta is not a valid number: "5"/);
         assertConfigError(() => gauge.dec({ room: 'dec' }, '5' as never), 'rejected_g', /Delta is not a valid number: "5"/);
-        const recent = new Gauge({ name: 'rejected_recent', help: 'h', labelNames: ['room'], multiprocessMode: 'mostrecent', store });
+        const recent = new Gauge({ name: 'rejected_recent', help: 'h', labelNames: ['room'], multiprocessMode: 'mostrecent', store, registers: [] });
         assertConfigError(() => recent.inc({ room: 'inc' }), 'rejected_recent', /use set\(\)/);
-        const histogram = new Histogram({ name: 'rejected_h', help: 'h', labelNames: ['route'], store });
+        const histogram = new Histogram({ name: 'rejected_h', help: 'h', labelNames: ['route'], store, registers: [] });
         assertConfigError(() => histogram.observe({ route: '/string' }, '0.5' as never), 'rejected_h', /Value is not a valid number: "0.5"/);
         assertConfigError(() => histogram.observe({ route: '/nan' }, NaN), 'rejected_h', /Value is not a valid number: NaN/);
-        const summary = new Summary({ name: 'rejected_s', help: 'h', labelNames: ['route'], store });
+        const summary = new Summary({ name: 'rejected_s', help: 'h', labelNames: ['route'], store, registers: [] });
         assertConfigError(() => summary.observe({ route: '/object' }, {} as never), 'rejected_s', /Value is not a valid number: \{\}/);
         const families = await kind.families(store);
         for (const name of ['rejected_c', 'rejected_g', 'rejected_recent', 'rejected_h', 'rejected_s']) {
@@ -169,15 +179,15 @@ for (const kind of storeKinds) {
 
       it('decrements a gauge by a number only (a string is not negated into one)', () => {
         const store = kind.create();
-        const gauge = new Gauge({ name: 'dec_string', help: 'h', store });
+        const gauge = new Gauge({ name: 'dec_string', help: 'h', store, registers: [] });
         assertConfigError(() => gauge.labels().dec('2' as never), 'dec_string', /Delta is not a valid number: "2"/);
       });
 
       it('rejects observing NaN', () => {
         const store = kind.create();
-        const histogram = new Histogram({ name: 'latency_nan', help: 'h', store });
+        const histogram = new Histogram({ name: 'latency_nan', help: 'h', store, registers: [] });
         assertConfigError(() => histogram.observe(NaN), 'latency_nan', /not NaN/);
-        const summary = new Summary({ name: 'size_nan', help: 'h', store });
+        const summary = new Summary({ name: 'size_nan', help: 'h', store, registers: [] });
         assertConfigError(() => summary.observe(NaN), 'size_nan', /not NaN/);
       });
 
@@ -193,20 +203,20 @@ for (const kind of storeKinds) {
 
       it('rejects an unknown multiprocessMode', () => {
         const store = kind.create();
-        assertConfigError(() => new Gauge({ name: 'g_mode', help: 'h', multiprocessMode: 'average' as never, store }), 'g_mode', /unknown multiprocessMode "average"/);
+        assertConfigError(() => new Gauge({ name: 'g_mode', help: 'h', multiprocessMode: 'average' as never, store, registers: [] }), 'g_mode', /unknown multiprocessMode "average"/);
       });
 
       it('rejects buckets that are not strictly increasing numbers', () => {
         const store = kind.create();
-        assertConfigError(() => new Histogram({ name: 'h_unsorted', help: 'h', buckets: [1, 0.5], store }), 'h_unsorted', /strictly increasing/);
-        assertConfigError(() => new Histogram({ name: 'h_duplicate', help: 'h', buckets: [1, 1], store }), 'h_duplicate', /strictly increasing/);
-        assertConfigError(() => new Histogram({ name: 'h_nan_bucket', help: 'h', buckets: [NaN], store }), 'h_nan_bucket');
-        assertConfigError(() => new Histogram({ name: 'h_empty', help: 'h', buckets: [], store }), 'h_empty');
+        assertConfigError(() => new Histogram({ name: 'h_unsorted', help: 'h', buckets: [1, 0.5], store, registers: [] }), 'h_unsorted', /strictly increasing/);
+        assertConfigError(() => new Histogram({ name: 'h_duplicate', help: 'h', buckets: [1, 1], store, registers: [] }), 'h_duplicate', /strictly increasing/);
+        assertConfigError(() => new Histogram({ name: 'h_nan_bucket', help: 'h', buckets: [NaN], store, registers: [] }), 'h_nan_bucket');
+        assertConfigError(() => new Histogram({ name: 'h_empty', help: 'h', buckets: [], store, registers: [] }), 'h_empty');
       });
 
       it('rejects percentiles on a Summary', () => {
         const store = kind.create();
-        assertConfigError(() => new Summary({ name: 's_pct', help: 'h', percentiles: [0.5, 0.9] as never, store }), 's_pct', /percentiles/);
+        assertConfigError(() => new Summary({ name: 's_pct', help: 'h', percentiles: [0.5, 0.9] as never, store, registers: [] }), 's_pct', /percentiles/);
       });
 
       it('needs a help text', () => {
@@ -218,8 +228,8 @@ for (const kind of storeKinds) {
     describe('counters', () => {
       it('stores x_total and x identically, as Python does', async () => {
         const store = kind.create();
-        const withTotal = new Counter({ name: 'jobs_total', help: 'Jobs.', store });
-        const without = new Counter({ name: 'jobs', help: 'Jobs.', store });
+        const withTotal = new Counter({ name: 'jobs_total', help: 'Jobs.', store, registers: [] });
+        const without = new Counter({ name: 'jobs', help: 'Jobs.', store, registers: [] });
         withTotal.inc(2);
         without.inc(3);
         const entries = store.entries().get('counter')!;
@@ -231,10 +241,10 @@ for (const kind of storeKinds) {
     describe('creation of series', () => {
       it('creates a label-less series at construction, at 0, for every type', async () => {
         const store = kind.create();
-        new Counter({ name: 'c0', help: 'h', store });
-        new Gauge({ name: 'g0', help: 'h', multiprocessMode: 'sum', store });
-        new Summary({ name: 's0', help: 'h', store });
-        new Histogram({ name: 'h0', help: 'h', buckets: [0.005, 1], store });
+        new Counter({ name: 'c0', help: 'h', store, registers: [] });
+        new Gauge({ name: 'g0', help: 'h', multiprocessMode: 'sum', store, registers: [] });
+        new Summary({ name: 's0', help: 'h', store, registers: [] });
+        new Histogram({ name: 'h0', help: 'h', buckets: [0.005, 1], store, registers: [] });
         const families = await kind.families(store);
         assert.equal(valueOf(families, 'c0', 'c0_total'), 0);
         assert.equal(valueOf(families, 'g0', 'g0'), 0);
@@ -247,8 +257,8 @@ for (const kind of storeKinds) {
 
       it('creates no series for a labelled metric until labels() is called', async () => {
         const store = kind.create();
-        const counter = new Counter({ name: 'lazy', help: 'h', labelNames: ['a'], store });
-        const histogram = new Histogram({ name: 'lazy_h', help: 'h', labelNames: ['a'], buckets: [1], store });
+        const counter = new Counter({ name: 'lazy', help: 'h', labelNames: ['a'], store, registers: [] });
+        const histogram = new Histogram({ name: 'lazy_h', help: 'h', labelNames: ['a'], buckets: [1], store, registers: [] });
         let families = await kind.families(store);
         assert.equal(samplesOf(families, 'lazy'), undefined);
         assert.equal(samplesOf(families, 'lazy_h'), undefined);
@@ -264,7 +274,7 @@ for (const kind of storeKinds) {
     describe('gauges', () => {
       it('sets, increments and decrements, by label set', async () => {
         const store = kind.create();
-        const gauge = new Gauge({ name: 'queue', help: 'h', labelNames: ['q'], multiprocessMode: 'sum', store });
+        const gauge = new Gauge({ name: 'queue', help: 'h', labelNames: ['q'], multiprocessMode: 'sum', store, registers: [] });
         gauge.set({ q: 'a' }, 10);
         gauge.inc({ q: 'a' });
         gauge.dec({ q: 'a' }, 4);
@@ -277,8 +287,8 @@ for (const kind of storeKinds) {
 
       it('setToCurrentTime uses the store clock, and the mostrecent modes store it as the timestamp', async () => {
         const store = kind.create({ now: () => 1700000000.25 });
-        const plain = new Gauge({ name: 'last_run', help: 'h', multiprocessMode: 'max', store });
-        const recent = new Gauge({ name: 'last_seen', help: 'h', multiprocessMode: 'mostrecent', store });
+        const plain = new Gauge({ name: 'last_run', help: 'h', multiprocessMode: 'max', store, registers: [] });
+        const recent = new Gauge({ name: 'last_seen', help: 'h', multiprocessMode: 'mostrecent', store, registers: [] });
         plain.setToCurrentTime();
         recent.setToCurrentTime();
         const families = await kind.families(store);
@@ -292,7 +302,7 @@ for (const kind of storeKinds) {
 
       it('startTimer sets the seconds elapsed and returns them', async () => {
         const store = kind.create();
-        const gauge = new Gauge({ name: 'took', help: 'h', multiprocessMode: 'max', store });
+        const gauge = new Gauge({ name: 'took', help: 'h', multiprocessMode: 'max', store, registers: [] });
         const end = gauge.startTimer();
         await new Promise((resolve) => setTimeout(resolve, 20));
         const seconds = end();
@@ -304,7 +314,7 @@ for (const kind of storeKinds) {
     describe('histograms and summaries', () => {
       it('counts observations in the first bucket whose bound is >= the value', async () => {
         const store = kind.create();
-        const histogram = new Histogram({ name: 'size', help: 'h', buckets: [1, 10], store });
+        const histogram = new Histogram({ name: 'size', help: 'h', buckets: [1, 10], store, registers: [] });
         for (const value of [0.5, 1, 1.0000001, 10, 11, -5]) histogram.observe(value);
         const families = await kind.families(store);
         assert.equal(valueOf(families, 'size', 'size_bucket', { le: '1.0' }), 3);
@@ -316,7 +326,7 @@ for (const kind of storeKinds) {
 
       it('histogram startTimer observes the seconds elapsed and returns them', async () => {
         const store = kind.create();
-        const histogram = new Histogram({ name: 'request_seconds', help: 'h', labelNames: ['route'], store });
+        const histogram = new Histogram({ name: 'request_seconds', help: 'h', labelNames: ['route'], store, registers: [] });
         const end = histogram.startTimer({ route: '/a' });
         await new Promise((resolve) => setTimeout(resolve, 20));
         const seconds = end();
@@ -330,7 +340,7 @@ for (const kind of storeKinds) {
 
       it('summary observes, and its startTimer records the seconds', async () => {
         const store = kind.create();
-        const summary = new Summary({ name: 'payload', help: 'h', labelNames: ['kind'], store });
+        const summary = new Summary({ name: 'payload', help: 'h', labelNames: ['kind'], store, registers: [] });
         summary.observe({ kind: 'json' }, 100);
         summary.labels('json').observe(50);
         const end = summary.startTimer({ kind: 'timer' });
@@ -349,7 +359,7 @@ for (const kind of storeKinds) {
 describe('metrics with a FileStore: what reaches the files', () => {
   it('labels the gauges of an all-mode metric with the store identity', async () => {
     const store = storeKinds[1]!.create();
-    new Gauge({ name: 'workers', help: 'h', store }).set(4);
+    new Gauge({ name: 'workers', help: 'h', store, registers: [] }).set(4);
     const families = await storeKinds[1]!.families(store);
     assert.deepEqual(samplesOf(families, 'workers'), [{ name: 'workers', labels: { pid: store.identity }, value: 4 }]);
   });

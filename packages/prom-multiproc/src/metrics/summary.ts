@@ -1,7 +1,9 @@
 import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from '../validation.js';
-import { Metric, startClock, touch, type LabelValues, type MetricConfiguration } from './metric.js';
+import type { MetricValue } from '../exposition.js';
+import type { MetricFamily } from '../merge.js';
+import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
   /**
@@ -56,7 +58,21 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
     this.initialize();
   }
 
-  protected createChild(labelValues: readonly string[]): SummaryChild {
+  /** prom-client's order: per series, _sum then _count. */
+  protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
+    const samples = family?.samples ?? [];
+    const sums = samples.filter((sample) => sample.name === `${this.name}_sum`);
+    const counts = new Map(samples.filter((sample) => sample.name === `${this.name}_count`).map((sample) => [JSON.stringify(sample.labels), sample]));
+    const values: MetricValue[] = [];
+    for (const sum of sums) {
+      values.push({ value: sum.value, labels: sum.labels, metricName: `${this.name}_sum` });
+      const count = counts.get(JSON.stringify(sum.labels));
+      values.push({ value: count?.value ?? 0, labels: sum.labels, metricName: `${this.name}_count` });
+    }
+    return values;
+  }
+
+  protected createChild(labelValues: readonly LabelText[]): SummaryChild {
     const kind = this.fileKind();
     const count = this.cellFor(kind, this.name, `${this.name}_count`, this.labelNames, labelValues);
     const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);

@@ -18,11 +18,20 @@ export interface MultiprocessSettings {
    * environment and usually the configuring code); a function's result is used as it is.
    */
   identity?: string | number | (() => string | number);
+  /**
+   * How often a process runs its metrics' `collect()` callbacks on its own, so that the values
+   * they set reach its files for scrapes served by other processes (milliseconds; default
+   * 10000, also read from PROM_MULTIPROC_COLLECT_INTERVAL_MS; 0 turns it off). A scrape runs
+   * the callbacks of the scraping process's metrics as well.
+   */
+  collectIntervalMs?: number;
 }
 
 interface DefaultState {
   settings: MultiprocessSettings;
   store: SeriesStore | undefined;
+  /** Metrics created before the store was, which take it when it is created. */
+  waiting: Set<() => void>;
 }
 
 // On globalThis, so that an ESM and a CommonJS copy of the library loaded into one process
@@ -31,7 +40,7 @@ const STATE_KEY = Symbol.for('prom-multiproc.default-store.v1');
 
 function state(): DefaultState {
   const holder = globalThis as { [STATE_KEY]?: DefaultState };
-  return (holder[STATE_KEY] ??= { settings: {}, store: undefined });
+  return (holder[STATE_KEY] ??= { settings: {}, store: undefined, waiting: new Set() });
 }
 
 /**
@@ -64,8 +73,8 @@ export function configure(settings: MultiprocessSettings): void {
   const current = state();
   if (current.store !== undefined) {
     throw new MetricConfigurationError(
-      'configure() was called after the first metric was created, whose values already go to ' +
-        (current.store.dir ?? 'memory') + '. Call configure() before creating metrics.',
+      'configure() was called after the first metric recorded a value, or a scrape ran, so values already go to ' +
+        (current.store.dir ?? 'memory only') + '. Call configure() before any metric records a value.',
     );
   }
   current.settings = { ...current.settings, ...settings };
@@ -74,12 +83,64 @@ export function configure(settings: MultiprocessSettings): void {
 /** The store every metric uses unless given one: files in multiprocess mode, memory otherwise. */
 export function defaultStore(): SeriesStore {
   const current = state();
+  if (current.store?.dir === undefined && current.store !== undefined) warnIfDirectoryCameLate(current.store);
   if (current.store === undefined) {
     const { dir = directoryFromEnvironment(), identity = identityFromEnvironment() } = current.settings;
     const resolvedIdentity = typeof identity === 'function' ? identity() : identity === undefined ? undefined : identityOfThisThread(identity);
     current.store = dir !== undefined ? new FileStore({ dir, identity: resolvedIdentity }) : new MemoryStore({ identity: resolvedIdentity });
+    const waiting = [...current.waiting];
+    current.waiting.clear();
+    for (const bind of waiting) bind();
   }
   return current.store;
+}
+
+// A process whose first value was recorded before PROM_MULTIPROC_DIR was set keeps its values
+// in memory: say so, rather than leave its counts out of every other process's scrape.
+function warnIfDirectoryCameLate(store: SeriesStore): void {
+  const dir = directoryFromEnvironment();
+  if (dir === undefined) return;
+  reportOnce(`late-directory\u0000${dir}`, new MultiprocessDirectoryError(
+    `PROM_MULTIPROC_DIR (or PROMETHEUS_MULTIPROC_DIR) was set to ${dir} after this process (identity ${store.identity}) recorded its first value, ` +
+      'so its metrics stay in this process\'s memory and are missing from the merge of the directory. ' +
+      'Set the variable before the process starts (or call configure({ dir }) before any metric records a value).',
+    dir,
+  ));
+}
+
+/**
+ * The directory the default store writes (or would write, once created): configure()'s, else
+ * the environment's. Undefined in single-process mode.
+ */
+export function configuredDirectory(): string | undefined {
+  const current = state();
+  if (current.store !== undefined) return current.store.dir;
+  return current.settings.dir ?? directoryFromEnvironment();
+}
+
+/**
+ * Runs `bind` when the default store is created (at the first value any metric records, or a
+ * scrape). A metric created before the directory is known waits this way, so that an import
+ * that runs before the entry file sets PROM_MULTIPROC_DIR still writes to the directory.
+ * Returns a function that stops waiting.
+ */
+export function whenDefaultStoreCreated(bind: () => void): () => void {
+  const current = state();
+  current.waiting.add(bind);
+  return () => current.waiting.delete(bind);
+}
+
+const DEFAULT_COLLECT_INTERVAL_MS = 10_000;
+
+/** See MultiprocessSettings.collectIntervalMs. */
+export function collectIntervalMs(): number {
+  const configured = state().settings.collectIntervalMs ?? process.env.PROM_MULTIPROC_COLLECT_INTERVAL_MS;
+  if (configured === undefined || configured === '') return DEFAULT_COLLECT_INTERVAL_MS;
+  const value = Number(configured);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new MetricConfigurationError(`collectIntervalMs must be a number of milliseconds, 0 or more (got ${JSON.stringify(configured)})`);
+  }
+  return value;
 }
 
 function identityFromEnvironment(): string | undefined {
@@ -108,4 +169,5 @@ export function resetDefaultStore(): void {
   current.store?.close();
   current.store = undefined;
   current.settings = {};
+  current.waiting.clear();
 }
