@@ -10,6 +10,7 @@ import { temporaryFileCreator, whyLive, type KeptFile } from './liveWriters.js';
 import { directoryFromEnvironment } from './storage/defaultStore.js';
 import { whyExemplarFileKept } from './storage/exemplarCleanup.js';
 import { isExemplarFileName } from './storage/exemplarFormat.js';
+import { isQuantileFileName, whyQuantileFileKept } from './storage/sketchFileCleanup.js';
 
 function requireDirectory(dir: string | undefined, what: string): string {
   const resolved = dir ?? directoryFromEnvironment();
@@ -29,7 +30,9 @@ export interface MarkDeadOptions {
  * Call when a process that wrote metrics has exited (from the process manager: the cluster
  * primary's 'exit' event, PM2's hooks). Removes its live-mode gauge files, so those series
  * leave the merge; its counters, histograms, summaries and non-live gauges stay, so totals
- * never go backwards. Returns the files removed; with `{ compact: true }`, a promise of the
+ * never go backwards. Its summary quantile file (quantiles_<id>.pmq) stays as well: it holds
+ * the observations the summary's `_count` keeps counting, and a windowed summary's age out of
+ * the scrape by themselves. Returns the files removed; with `{ compact: true }`, a promise of the
  * files removed and of the compaction that folded the rest into the archive.
  */
 export function markProcessDead(id: string | number, dir?: string | (MarkDeadOptions & { compact?: false })): string[];
@@ -130,7 +133,7 @@ export function cleanDirectory(dir: string): { dir: string; removed: string[]; k
 function isCleanable(name: string): boolean {
   return (
     parseFileName(name) !== undefined || isExemplarFileName(name) || name === MANIFEST_NAME || isGenerationClaim(name) ||
-    temporaryFileCreator(name) !== undefined
+    temporaryFileCreator(name) !== undefined || isQuantileFileName(name)
   );
 }
 
@@ -139,5 +142,6 @@ function whyKept(directory: string, name: string): string | undefined {
   const stat = fs.lstatSync(path.join(directory, name), { throwIfNoEntry: false });
   if (stat === undefined || !stat.isFile()) return undefined; // gone, or not ours: removeIfOurs decides
   if (isExemplarFileName(name)) return whyExemplarFileKept(directory, name);
+  if (isQuantileFileName(name)) return whyQuantileFileKept(directory, name);
   return whyLive(directory, name, stat);
 }
