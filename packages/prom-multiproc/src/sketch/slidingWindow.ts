@@ -129,8 +129,9 @@ export class SlidingWindow {
 
   /** Rotates as prom-client does, and returns the time it rotated to. */
   private rotate(): number {
+    // Without a window the time does not matter: no clock read on the hot path.
+    if (this.maxAgeMs === 0) return 0;
     const nowMs = this.now();
-    if (this.maxAgeMs === 0) return nowMs;
     const currentStart = this.slots[this.current]!.startMs;
     const elapsed = nowMs - currentStart;
     // prom-client rotates while more than a whole rotation time has passed: at 2.5 rotation

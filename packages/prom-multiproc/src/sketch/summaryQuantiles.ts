@@ -12,9 +12,12 @@
 // With a directory, the series goes to the process's side file (storage/sketchFile.ts), at
 // most once a second; without one, it stays in memory.
 //
-// Scrape side: readDirectoryQuantiles(dir) (storage/sketchFileReader.ts) gives, for each
-// series key, the percentiles and their values merged over every process, and how many
-// observations the window holds.
+// Scrape side: (await readDirectoryQuantiles(dir)).series (storage/sketchFileReader.ts) maps
+// each series key to its percentiles, their values merged over every process, and how many
+// observations the window holds; damaged files are left out and reported.
+//
+// Single-process mode uses the same sketch (target undefined), so both modes give the same
+// answers within the same bound, in bounded memory.
 //
 // Accuracy: each value is within 1% (relativeAccuracy) of the exact quantile of all the
 // observations in the window of every process, by the definition and bound stated in
