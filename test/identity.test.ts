@@ -1,11 +1,12 @@
 // Where a worker's files go: the directory and identity from the environment or configure(),
-// read when the first metric is created (not at import).
+// read when the first value is recorded or read (not at import, nor when a metric is created).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { repoRoot } from './helpers/fixtures.js';
 
 const entry = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'index.ts');
@@ -59,10 +60,51 @@ describe('directory and identity', () => {
     assert.match(absent.stderr, /prom-multiproc clean --dir/);
   });
 
-  it('refuses configure() after the first metric exists', () => {
-    const result = runWorker(`new lib.Counter({ name: 'c', help: 'h' }); lib.configure({ identity: 'x' });`, {});
+  it('refuses configure() after the first value is recorded', () => {
+    const result = runWorker(`new lib.Counter({ name: 'c', help: 'h' }).inc(); lib.configure({ identity: 'x' });`, {});
     assert.notEqual(result.status, 0);
-    assert.match(result.stderr, /configure\(\) was called after the first metric was created/);
+    assert.match(result.stderr, /configure\(\) was called after the first metric recorded a value/);
+  });
+
+  it('a metric created by an import, before the entry sets PROM_MULTIPROC_DIR, still writes to the directory', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pm-import-order-'));
+    const moduleDir = mkdtempSync(path.join(tmpdir(), 'pm-import-order-module-'));
+    try {
+      // An ES module's imports run before the importing file's own code: this is how an app's
+      // metrics module meets an entry file that sets the directory.
+      const metricsModule = path.join(moduleDir, 'metrics.mjs');
+      writeFileSync(metricsModule, `import * as lib from ${JSON.stringify(pathToFileURL(entry).href)};\nexport const jobs = new lib.Counter({ name: 'jobs_total', help: 'h' });\n`);
+      const script = `import { jobs } from ${JSON.stringify(pathToFileURL(metricsModule).href)};
+        process.env.PROM_MULTIPROC_DIR = ${JSON.stringify(dir)};
+        jobs.inc(3);`;
+      const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, PROM_MULTIPROC_DIR: '', PROMETHEUS_MULTIPROC_DIR: '', PROM_MULTIPROC_IDENTITY: 'late1' },
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.deepEqual(readdirSync(dir), ['counter_late1.db']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(moduleDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says so loudly when a value was recorded before the directory was set', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pm-too-late-'));
+    try {
+      const result = runWorker(
+        `const jobs = new lib.Counter({ name: 'jobs_total', help: 'h' }); jobs.inc();
+         process.env.PROM_MULTIPROC_DIR = ${JSON.stringify(dir)};
+         jobs.inc();
+         await lib.register.metrics();`,
+        {},
+      );
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /PromMultiprocWarning: PROM_MULTIPROC_DIR \(or PROMETHEUS_MULTIPROC_DIR\) was set to .* after this process .* recorded its first value/);
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('works in memory when no directory is set', () => {

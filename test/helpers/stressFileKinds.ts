@@ -29,7 +29,7 @@ export function touchEveryKind(store: SeriesStore, record: boolean): void {
   const counter = new Counter({ name: 'kinds_counter', help: 'Every kind.', store, registers: [] });
   const histogram = new Histogram({ name: 'kinds_histogram', help: 'Every kind.', buckets: [1], store, registers: [] });
   const summary = new Summary({ name: 'kinds_summary', help: 'Every kind.', store, registers: [] });
-  const gauges = GAUGE_MODES.map((mode) => new Gauge({ name: `kinds_gauge_${mode}`, help: 'Every kind.', multiprocessMode: mode, store }));
+  const gauges = GAUGE_MODES.map((mode) => new Gauge({ name: `kinds_gauge_${mode}`, help: 'Every kind.', multiprocessMode: mode, store, registers: [] }));
   if (!record) return;
   counter.inc(RECORDED.counter);
   histogram.observe(RECORDED.observation);

@@ -17,7 +17,7 @@ import type { MetricFamily } from './merge.js';
 import { participantOf } from './metrics/participant.js';
 import { setPushgatewayDefaultRegistry } from './pushgateway.js';
 import { readStores, SnapshotCaches, type Snapshot } from './snapshot.js';
-import { configuredDirectory } from './storage/defaultStore.js';
+import { checkLateDirectory, configuredDirectory } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
 
 export type ContentType = typeof PROMETHEUS_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE;
@@ -157,6 +157,7 @@ export class Registry {
   }
 
   private async objectsOf(metrics: Collectable[], wholeDirectory: boolean, forText: boolean): Promise<MetricObject[]> {
+    checkLateDirectory();
     const participants = metrics.map(participantOf);
     // Callbacks first (they set values), then one read of each store.
     await Promise.all(participants.map((participant) => participant?.runCollect()));

@@ -8,6 +8,9 @@ import { ScrapeCache } from './scrapeCache.js';
 import { ExemplarsBySample } from './scrape/mergeExemplars.js';
 import { readDirectoryExemplars } from './scrape/readExemplars.js';
 import { exemplarSink } from './storage/exemplarFile.js';
+import type { SeriesQuantiles } from './sketch/mergeSketches.js';
+import { flushQuantileFiles } from './storage/sketchFile.js';
+import { readDirectoryQuantiles } from './storage/sketchFileReader.js';
 import { existingDefaultStore } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
 
@@ -21,6 +24,8 @@ export interface StoreView {
   dir?: string;
   /** The latest exemplar of each sample (every process's, for a directory): read when first asked for. */
   exemplars(): ExemplarsBySample;
+  /** Every process's summary quantiles, by the entry key of each series' `_count` (directories only: read when first asked for). */
+  quantiles?(): Promise<Map<string, SeriesQuantiles>>;
 }
 
 function lazily<T>(load: () => T): () => T {
@@ -96,7 +101,11 @@ export async function readStores(stores: Iterable<SeriesStore>, caches: Snapshot
       for (const store of sharing) exemplarSink(store).flush();
       return new ExemplarsBySample(readDirectoryExemplars(dir));
     });
-    const view: StoreView = { families: indexed(collection.families), ordered: collection.families, health: collectionHealth(collection), dir, exemplars };
+    const quantiles = lazily(async () => {
+      flushQuantileFiles(dir);
+      return (await readDirectoryQuantiles(dir)).series;
+    });
+    const view: StoreView = { families: indexed(collection.families), ordered: collection.families, health: collectionHealth(collection), dir, exemplars, quantiles };
     byDirectory.set(dir, view);
     for (const store of sharing) byStore.set(store, view);
   }

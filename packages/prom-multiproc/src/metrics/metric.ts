@@ -4,7 +4,7 @@ import { fileKindOf, type FileKind, type GaugeMode, type MetricType } from '../f
 import type { MetricFamily } from '../merge.js';
 import { entryKey, metricKeyPrefix } from '../pythonJson.js';
 import { reportOnce } from '../report.js';
-import { readStores, SnapshotCaches } from '../snapshot.js';
+import { readStores, SnapshotCaches, type StoreView } from '../snapshot.js';
 import type { ExemplarsBySample } from '../scrape/mergeExemplars.js';
 import { exemplarSink } from '../storage/exemplarFile.js';
 import { checkExemplarLabels } from '../exemplarRules.js';
@@ -180,9 +180,9 @@ export abstract class Metric<Child, T extends string = string> {
     runCollect: async () => {
       if (this.collect !== undefined) await this.collect();
     },
-    objectFrom: (view) => {
+    objectFrom: async (view) => {
       const family = view.families.get(this.storedMetricName());
-      const values = this.valuesOf(family);
+      const values = await this.valuesOf(family, view);
       if (this.enableExemplars && family !== undefined) attachExemplars(family, values, view.exemplars());
       return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
     },
@@ -205,7 +205,7 @@ export abstract class Metric<Child, T extends string = string> {
   }
 
   /** The merged samples of this metric's family, shaped as prom-client's get() shapes them. */
-  protected valuesOf(family: MetricFamily | undefined): MetricValue[] {
+  protected valuesOf(family: MetricFamily | undefined, _view?: StoreView): MetricValue[] | Promise<MetricValue[]> {
     if (family === undefined) return [];
     return family.samples.map((sample) => ({ value: sample.value, labels: sample.labels }));
   }
@@ -229,6 +229,26 @@ export abstract class Metric<Child, T extends string = string> {
     }
     return this.store.cell(kind, key);
   }
+
+  /** Whether createChild runs only to learn the entry keys (remove()): it must make nothing then. */
+  protected get onlyCapturingKeys(): boolean {
+    return this.capturing !== undefined;
+  }
+
+  /** Every child made so far. */
+  protected *allChildren(): Iterable<Child> {
+    if (this.unlabelled !== undefined) yield this.unlabelled;
+    const walk = function* (level: ChildMap<Child>, depth: number, leaf: number): Iterable<Child> {
+      for (const value of level.values()) {
+        if (depth === leaf) yield value as Child;
+        else yield* walk(value as ChildMap<Child>, depth + 1, leaf);
+      }
+    };
+    if (this.labelNames.length > 0) yield* walk(this.children, 1, this.labelNames.length);
+  }
+
+  /** Called for a child remove() takes away, before it goes. */
+  protected childRemoved(_child: Child): void {}
 
   protected fileKind(mode?: GaugeMode): FileKind {
     return fileKindOf(this.type, mode);
@@ -277,6 +297,7 @@ export abstract class Metric<Child, T extends string = string> {
     const prefix = metricKeyPrefix(this.storedMetricName());
     this.store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
     if (this.enableExemplars) exemplarSink(this.store).remove((key) => key.startsWith(prefix));
+    for (const child of this.allChildren()) this.childRemoved(child);
     this.children.clear();
     this.unlabelled = this.labelNames.length === 0 ? this.createChild([]) : undefined;
   }
@@ -301,7 +322,10 @@ export abstract class Metric<Child, T extends string = string> {
   private forgetChild(texts: readonly LabelText[]): void {
     let level: ChildMap<Child> | undefined = this.children;
     for (let i = 0; i < texts.length - 1 && level !== undefined; i++) level = level.get(childKey(texts[i])) as ChildMap<Child> | undefined;
-    level?.delete(childKey(texts[texts.length - 1]));
+    const last = childKey(texts[texts.length - 1]);
+    const child = level?.get(last);
+    if (child !== undefined) this.childRemoved(child as Child);
+    level?.delete(last);
   }
 
   /** The series of one label set, by position (in labelNames order) or by name. */

@@ -12,7 +12,7 @@ export interface ScrapeParticipant {
   /** Runs the metric's collect() callback, if it has one. */
   runCollect(): Promise<void>;
   /** prom-client's object of the metric, with the merged values of `view`. */
-  objectFrom(view: StoreView): MetricObject;
+  objectFrom(view: StoreView): MetricObject | Promise<MetricObject>;
 }
 
 export const SCRAPE_PARTICIPANT = Symbol.for('prom-multiproc.scrape-participant.v1');

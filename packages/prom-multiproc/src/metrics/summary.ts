@@ -1,17 +1,20 @@
-import { MetricConfigurationError } from '../errors.js';
 import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from '../validation.js';
 import type { MetricValue } from '../exposition.js';
+import { checkPercentiles, DEFAULT_PERCENTILES, quantileKey, SummaryQuantiles } from '../sketch/summaryQuantiles.js';
+import type { StoreView } from '../snapshot.js';
 import type { MetricFamily } from '../merge.js';
 import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
-  /**
-   * Not supported: quantiles cannot be merged across processes, so in multiprocess mode a
-   * summary has `_count` and `_sum` only, as in Python's client. Passing them is an error,
-   * so that nobody waits for quantiles that never come; use a Histogram.
-   */
-  percentiles?: never;
+  /** The quantiles to show, each from 0 to 1; prom-client's defaults (0.01 … 0.999) otherwise. */
+  percentiles?: readonly number[];
+  /** prom-client's sliding window: with ageBuckets, quantiles over the last maxAgeSeconds only. */
+  maxAgeSeconds?: number;
+  ageBuckets?: number;
+  /** prom-client's options for its own quantile structure; accepted and not needed here. */
+  compressCount?: number;
+  pruneAgedBuckets?: boolean;
 }
 
 function rejectObservation(metricName: string, value: unknown): never {
@@ -23,6 +26,8 @@ export class SummaryChild {
     private readonly count: Cell,
     private readonly sum: Cell,
     private readonly metricName: string,
+    /** Undefined only while remove() learns the entry keys. */
+    readonly quantiles: SummaryQuantiles | undefined,
   ) {}
 
   observe(value: number): void {
@@ -33,6 +38,8 @@ export class SummaryChild {
     const sum = this.sum;
     sum.value += value;
     if (!sum.dirty) sum.owner.onDirty(sum);
+    // An infinite value counts and sums (as Python's); a quantile sketch cannot hold it.
+    if (Number.isFinite(value)) this.quantiles?.observe(value);
   }
 
   startTimer(): () => number {
@@ -44,41 +51,74 @@ export class SummaryChild {
   }
 }
 
-/** Count and sum of observations, summed across processes. */
+/**
+ * Count and sum of observations, summed across processes, and quantiles over prom-client's
+ * sliding window merged across processes: each process keeps a mergeable sketch per series
+ * (within 1% of the exact quantile of every process's observations; see
+ * sketch/summaryQuantiles.ts) in a side file that Python's collector does not read.
+ */
 export class Summary<T extends string = string> extends Metric<SummaryChild, T> {
   readonly type = 'summary' as const;
+  readonly percentiles: readonly number[];
+  private readonly window: { maxAgeSeconds?: number; ageBuckets?: number };
 
   constructor(config: SummaryConfiguration<T>) {
     super(config, ['quantile']);
-    if ((config as { percentiles?: unknown }).percentiles !== undefined) {
-      throw new MetricConfigurationError(
-        `${this.name}: percentiles cannot be merged across processes; a multiprocess Summary has _count and _sum only. Use a Histogram for quantiles.`,
-      );
-    }
+    this.percentiles = checkPercentiles(config.percentiles ?? DEFAULT_PERCENTILES);
+    this.window = { maxAgeSeconds: config.maxAgeSeconds, ageBuckets: config.ageBuckets };
     this.initialize();
   }
 
-  /** prom-client's order: per series, _sum then _count. */
-  protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
+  /** prom-client's order: per series, its quantiles, then _sum and _count. */
+  protected override async valuesOf(family: MetricFamily | undefined, view?: StoreView): Promise<MetricValue[]> {
     const samples = family?.samples ?? [];
-    const sums = samples.filter((sample) => sample.name === `${this.name}_sum`);
-    const counts = new Map(samples.filter((sample) => sample.name === `${this.name}_count`).map((sample) => [JSON.stringify(sample.labels), sample]));
+    const counts = new Map(samples.filter((sample) => sample.name === `${this.name}_count`).map((sample) => [this.keyOfSeries(sample.labels), sample]));
+    const merged = this.percentiles.length > 0 && view?.quantiles !== undefined ? await view.quantiles() : undefined;
     const values: MetricValue[] = [];
-    for (const sum of sums) {
+    for (const sum of samples.filter((sample) => sample.name === `${this.name}_sum`)) {
+      const key = this.keyOfSeries(sum.labels);
+      const count = counts.get(key);
+      const quantiles = merged !== undefined ? merged.get(key)?.values ?? this.percentiles.map(() => 0) : this.ownQuantiles(key);
+      this.percentiles.forEach((quantile, i) => values.push({ labels: { quantile, ...sum.labels }, value: quantiles[i] || 0 }));
       values.push({ value: sum.value, labels: sum.labels, metricName: `${this.name}_sum` });
-      const count = counts.get(JSON.stringify(sum.labels));
       values.push({ value: count?.value ?? 0, labels: sum.labels, metricName: `${this.name}_count` });
     }
     return values;
+  }
+
+  /** The key quantiles are filed under for the series with these (merged) labels. */
+  private keyOfSeries(labels: Record<string, string>): string {
+    return quantileKey(this.name, Object.keys(labels), Object.values(labels), this.help);
+  }
+
+  /** This process's quantiles of one series (single-process mode). */
+  private ownQuantiles(key: string): number[] {
+    for (const child of this.allChildren()) if (child.quantiles?.key === key) return child.quantiles.values();
+    return this.percentiles.map(() => 0);
+  }
+
+  protected override childRemoved(child: SummaryChild): void {
+    child.quantiles?.reset();
+    child.quantiles?.remove();
   }
 
   protected createChild(labelValues: readonly LabelText[]): SummaryChild {
     const kind = this.fileKind();
     const count = this.cellFor(kind, this.name, `${this.name}_count`, this.labelNames, labelValues);
     const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);
-    return new SummaryChild(count, sum, this.name);
+    let quantiles: SummaryQuantiles | undefined;
+    if (!this.onlyCapturingKeys && this.percentiles.length > 0) {
+      const names = this.labelNames.filter((_, i) => labelValues[i] !== undefined);
+      const values = labelValues.filter((value): value is string => value !== undefined);
+      const store = this.store;
+      quantiles = new SummaryQuantiles(
+        store.dir === undefined ? undefined : { dir: store.dir, identity: store.identity },
+        quantileKey(this.name, names, values, this.help),
+        { percentiles: this.percentiles, ...this.window },
+      );
+    }
+    return new SummaryChild(count, sum, this.name, quantiles);
   }
-
   observe(value: number): void;
   observe(labels: LabelValues<T>, value: number): void;
   observe(labelsOrValue: LabelValues<T> | number, value?: number): void {

@@ -83,7 +83,7 @@ export function configure(settings: MultiprocessSettings): void {
 /** The store every metric uses unless given one: files in multiprocess mode, memory otherwise. */
 export function defaultStore(): SeriesStore {
   const current = state();
-  if (current.store?.dir === undefined && current.store !== undefined) warnIfDirectoryCameLate(current.store);
+  checkLateDirectory();
   if (current.store === undefined) {
     const { dir = directoryFromEnvironment(), identity = identityFromEnvironment() } = current.settings;
     const resolvedIdentity = typeof identity === 'function' ? identity() : identity === undefined ? undefined : identityOfThisThread(identity);
@@ -95,9 +95,14 @@ export function defaultStore(): SeriesStore {
   return current.store;
 }
 
-// A process whose first value was recorded before PROM_MULTIPROC_DIR was set keeps its values
-// in memory: say so, rather than leave its counts out of every other process's scrape.
-function warnIfDirectoryCameLate(store: SeriesStore): void {
+/**
+ * A process whose first value was recorded before PROM_MULTIPROC_DIR was set keeps its values
+ * in memory: say so (once), rather than leave its counts out of every other process's scrape.
+ * Checked when a metric takes the store and at every scrape.
+ */
+export function checkLateDirectory(): void {
+  const store = state().store;
+  if (store === undefined || store.dir !== undefined) return;
   const dir = directoryFromEnvironment();
   if (dir === undefined) return;
   reportOnce(`late-directory\u0000${dir}`, new MultiprocessDirectoryError(

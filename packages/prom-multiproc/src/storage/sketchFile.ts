@@ -263,3 +263,8 @@ function installExitHook(): void {
     for (const writer of openWriters.values()) writer.flush();
   });
 }
+
+/** Writes what this process's quantile writers for `dir` hold now: a scrape served by this process sees its latest observations. */
+export function flushQuantileFiles(dir: string): void {
+  for (const writer of openWriters.values()) if (path.dirname(writer.path) === path.resolve(dir) || path.dirname(writer.path) === dir) writer.flush();
+}
