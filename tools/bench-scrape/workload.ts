@@ -5,7 +5,7 @@
 
 import { copyFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Counter, DEFAULT_BUCKETS, FileStore, Histogram } from '../../packages/prom-multiproc/src/index.js';
+import { Counter, PYTHON_DEFAULT_BUCKETS, FileStore, Histogram } from '../../packages/prom-multiproc/src/index.js';
 import { sampleKey, type Samples } from './exposition.js';
 
 const COUNTER = 'bench_requests';
@@ -13,7 +13,7 @@ const HISTOGRAM = 'bench_request_duration_seconds';
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 
 /** Entries one label set takes in the files: the counter's _total, the histogram's _sum and 15 buckets. */
-export const ENTRIES_PER_SERIES = 1 + 1 + (DEFAULT_BUCKETS.length + 1);
+export const ENTRIES_PER_SERIES = 1 + 1 + (PYTHON_DEFAULT_BUCKETS.length + 1);
 
 // Multiples of 2^-8 that reach most buckets: every sum of them is exact in a double whatever
 // the order of addition, so ours and Python's (which reads files in directory order) must
@@ -62,8 +62,8 @@ function recordedBy(i: number, seriesCount: number): { route: string; method: st
 function writeIdentity(dir: string, i: number, seriesCount: number): void {
   const store = new FileStore({ dir, identity: `w${i}` });
   const labelNames = ['route', 'method'] as const;
-  const counter = new Counter({ name: `${COUNTER}_total`, help: 'Requests served.', labelNames, store });
-  const histogram = new Histogram({ name: HISTOGRAM, help: 'Time to serve a request.', labelNames, store });
+  const counter = new Counter({ name: `${COUNTER}_total`, help: 'Requests served.', labelNames, store, registers: [] });
+  const histogram = new Histogram({ name: HISTOGRAM, help: 'Time to serve a request.', labelNames, buckets: PYTHON_DEFAULT_BUCKETS, store, registers: [] });
   for (const { route, method, increment, observations } of recordedBy(i, seriesCount)) {
     counter.labels(route, method).inc(increment);
     const child = histogram.labels(route, method);

@@ -101,7 +101,7 @@ function samplesNamed(families: MetricFamily[], sampleName: string): number[] {
 
 function multiprocCounter(kind: StoreKind): Workload {
   const { store, collect, close } = openStore(kind);
-  const counter = new Counter({ name: 'bench_requests_total', help: 'Requests.', labelNames: ['route'], store });
+  const counter = new Counter({ name: 'bench_requests_total', help: 'Requests.', labelNames: ['route'], store, registers: [] });
   return {
     step: (i) => counter.labels(ROUTES[i % ROUTES.length]!).inc(),
     async verify(ops) {
@@ -115,7 +115,7 @@ function multiprocCounter(kind: StoreKind): Workload {
 
 function multiprocHistogram(kind: StoreKind): Workload {
   const { store, collect, close } = openStore(kind);
-  const histogram = new Histogram({ name: 'bench_latency_seconds', help: 'Latency.', labelNames: ['route'], store });
+  const histogram = new Histogram({ name: 'bench_latency_seconds', help: 'Latency.', labelNames: ['route'], store, registers: [] });
   return {
     step: (i) => histogram.labels(ROUTES[i % ROUTES.length]!).observe(OBSERVATIONS[i % OBSERVATIONS.length]!),
     async verify(ops) {
