@@ -1,6 +1,6 @@
 import { compactDirectory } from './compaction/compact.js';
 import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
-import { renderMetric, type MetricObject } from './exposition.js';
+import type { MetricObject } from './exposition.js';
 import { familyObject, Registry, type Collectable, type ContentType } from './promRegistry.js';
 import { reportOnce } from './report.js';
 import { ScrapeCache } from './scrapeCache.js';
@@ -98,13 +98,6 @@ export class MultiprocessRegistry extends Registry {
     return super.collectObjects(forText);
   }
 
-  override async getMetricsAsString(metric: Collectable): Promise<string> {
-    if (this.merged.includes(metric as unknown as MetricObject)) {
-      return renderMetric(metric as unknown as MetricObject, { openMetrics: this.contentType === Registry.OPENMETRICS_CONTENT_TYPE, defaultLabels: this._defaultLabels });
-    }
-    return super.getMetricsAsString(metric);
-  }
-
   override getMetricsAsArray(): Collectable[] {
     const mergedNames = new Set(this.merged.map((family) => family.name));
     const local = [...super.getMetricsAsArray(), ...(this.options.include ?? []).flatMap((registry) => registry.getMetricsAsArray() as Collectable[])];
@@ -119,9 +112,7 @@ export class MultiprocessRegistry extends Registry {
   }
 }
 
-/** A merged family as something a registry serves: it is its own get(). */
+/** A merged family as something a registry serves; get() gives the family without a `get` of its own, as prom-client's. */
 function asCollectable(object: MetricObject): Collectable {
-  const collectable = object as MetricObject & Collectable;
-  collectable.get = () => object;
-  return collectable;
+  return { ...object, get: () => object };
 }
