@@ -2,6 +2,7 @@ import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from '../validation.js';
 import type { MetricValue } from '../exposition.js';
 import { checkPercentiles, DEFAULT_PERCENTILES, quantileKey, SummaryQuantiles } from '../sketch/summaryQuantiles.js';
+import type { SeriesQuantiles } from '../sketch/mergeSketches.js';
 import type { StoreView } from '../snapshot.js';
 import type { MetricFamily } from '../merge.js';
 import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
@@ -78,8 +79,9 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
     for (const sum of samples.filter((sample) => sample.name === `${this.name}_sum`)) {
       const key = this.keyOfSeries(sum.labels);
       const count = counts.get(key);
-      const quantiles = merged !== undefined ? merged.get(key)?.values ?? this.percentiles.map(() => 0) : this.ownQuantiles(key);
-      this.percentiles.forEach((quantile, i) => values.push({ labels: { quantile, ...sum.labels }, value: quantiles[i] || 0 }));
+      for (const [quantile, value] of merged !== undefined ? this.mergedQuantiles(merged.get(key)) : this.ownQuantiles(key)) {
+        values.push({ labels: { quantile, ...sum.labels }, value: value || 0 });
+      }
       values.push({ value: sum.value, labels: sum.labels, metricName: `${this.name}_sum` });
       values.push({ value: count?.value ?? 0, labels: sum.labels, metricName: `${this.name}_count` });
     }
@@ -91,10 +93,31 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
     return quantileKey(this.name, Object.keys(labels), Object.values(labels), this.help);
   }
 
+  /**
+   * This summary's percentiles with the merged values of one series: found by percentile, since
+   * the processes that wrote them may list theirs in another order. A percentile no writer
+   * computes is left out rather than shown as a number nobody measured; a series whose window
+   * holds nothing shows 0, as prom-client does.
+   */
+  private mergedQuantiles(series: SeriesQuantiles | undefined): [number, number][] {
+    if (series === undefined) return this.percentiles.map((quantile) => [quantile, 0]);
+    const shown: [number, number][] = [];
+    for (const quantile of this.percentiles) {
+      const at = series.percentiles.indexOf(quantile);
+      if (at >= 0) shown.push([quantile, series.values[at]!]);
+    }
+    return shown;
+  }
+
   /** This process's quantiles of one series (single-process mode). */
-  private ownQuantiles(key: string): number[] {
-    for (const child of this.allChildren()) if (child.quantiles?.key === key) return child.quantiles.values();
-    return this.percentiles.map(() => 0);
+  private ownQuantiles(key: string): [number, number][] {
+    for (const child of this.allChildren()) {
+      if (child.quantiles?.key === key) {
+        const own = child.quantiles.values();
+        return this.percentiles.map((quantile, i) => [quantile, own[i]!]);
+      }
+    }
+    return this.percentiles.map((quantile) => [quantile, 0]);
   }
 
   protected override childRemoved(child: SummaryChild): void {
