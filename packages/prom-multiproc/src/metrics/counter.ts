@@ -63,7 +63,7 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
 
   protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
     const total = `${this.storedName}_total`;
-    return (family?.samples ?? []).filter((sample) => sample.name === total).map((sample) => ({ value: sample.value, labels: sample.labels }));
+    return (family?.samples ?? []).filter((sample) => sample.name === total).map((sample) => ({ value: sample.value, labels: this.inLabelOrder(sample.labels) }));
   }
 
   protected createChild(labelValues: readonly LabelText[]): CounterChild {
@@ -91,7 +91,9 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
 
   /** prom-client's inc with an exemplar: the exemplar is kept when exemplarLabels are given. */
   private incWithExemplar({ labels, value = 1, exemplarLabels }: IncrementWithExemplar<T>): void {
-    this.inc((labels ?? {}) as LabelValues<T>, value);
+    // The series itself: this.inc() would take the labels object for options again.
+    if (!isIncrement(value)) rejectIncrement(this.name, value);
+    this.childFromLabels((labels ?? {}) as LabelValues<T>).inc(value);
     if (exemplarLabels === undefined) return;
     this.recordExemplar(this.entryKeyOf(`${this.storedName}_total`, labels), exemplarLabels, value ? value : 1);
   }

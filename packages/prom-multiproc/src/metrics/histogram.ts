@@ -81,7 +81,8 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
   protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
     const series = new Map<string, { labels: Record<string, string>; buckets: Sample[]; sum?: Sample; count?: Sample }>();
     for (const sample of family?.samples ?? []) {
-      const { le, ...labels } = sample.labels;
+      const { le, ...unordered } = sample.labels;
+      const labels = this.inLabelOrder(unordered);
       const id = JSON.stringify(labels);
       let entry = series.get(id);
       if (entry === undefined) {
@@ -96,7 +97,9 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
     for (const { labels, buckets, sum, count } of series.values()) {
       const bounded = buckets.map((sample) => ({ sample, bound: parsePythonFloat(sample.labels.le!) })).sort((a, b) => a.bound - b.bound);
       for (const { sample, bound } of bounded) {
-        values.push({ value: sample.value, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: `${this.name}_bucket`, exemplar: null });
+        // prom-client's shape: `exemplar: null` on each bucket, none on +Inf when exemplars are on.
+        const exemplar = bound === Infinity && this.enableExemplars ? undefined : null;
+        values.push({ value: sample.value, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: `${this.name}_bucket`, exemplar });
       }
       values.push({ value: sum?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_sum` });
       values.push({ value: count?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_count` });
@@ -134,7 +137,9 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
 
   /** prom-client's observe with an exemplar, kept on the bucket the value was counted in. */
   private observeWithExemplar({ labels, value, exemplarLabels }: ObserveWithExemplar<T>): void {
-    this.observe((labels ?? {}) as LabelValues<T>, value as number);
+    // The series itself: this.observe() would take the labels object for options again.
+    if (typeof value !== 'number' || Number.isNaN(value)) rejectObservation(this.name, value);
+    this.childFromLabels((labels ?? {}) as LabelValues<T>).observe(value);
     if (exemplarLabels === undefined || Object.keys(exemplarLabels).length === 0) return;
     let i = 0;
     while (value > this.bounds[i]!) i++;

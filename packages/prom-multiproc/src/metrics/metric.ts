@@ -163,7 +163,9 @@ export abstract class Metric<Child, T extends string = string> {
     const previous = owners.get(name)?.deref();
     owners.set(name, new WeakRef(this));
     if (previous === undefined || previous === this || !leftItsRegistries(previous)) return;
-    store.removeEntries(this.storageKind(), (key) => key.startsWith(metricKeyPrefix(name)));
+    const prefix = metricKeyPrefix(name);
+    store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
+    exemplarSink(store).remove((key) => key.startsWith(prefix));
   }
 
   /** prom-client's metric object, with the values of every process writing the directory (or this process's). */
@@ -207,7 +209,18 @@ export abstract class Metric<Child, T extends string = string> {
   /** The merged samples of this metric's family, shaped as prom-client's get() shapes them. */
   protected valuesOf(family: MetricFamily | undefined, _view?: StoreView): MetricValue[] | Promise<MetricValue[]> {
     if (family === undefined) return [];
-    return family.samples.map((sample) => ({ value: sample.value, labels: sample.labels }));
+    return family.samples.map((sample) => ({ value: sample.value, labels: this.inLabelOrder(sample.labels) }));
+  }
+
+  /**
+   * A merged sample's labels in labelNames order, then any other (a gauge's pid): the files keep
+   * them sorted by name, and prom-client writes them in the order the metric names them.
+   */
+  protected inLabelOrder(labels: Record<string, string>): Record<string, string> {
+    const ordered: Record<string, string> = {};
+    for (const name of this.labelNames) if (labels[name] !== undefined) ordered[name] = labels[name];
+    for (const name of Object.keys(labels)) if (ordered[name] === undefined) ordered[name] = labels[name]!;
+    return ordered;
   }
 
   /** `labelValues` in labelNames order; undefined for a label a label object left out. */

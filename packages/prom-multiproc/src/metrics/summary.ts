@@ -79,11 +79,12 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
     for (const sum of samples.filter((sample) => sample.name === `${this.name}_sum`)) {
       const key = this.keyOfSeries(sum.labels);
       const count = counts.get(key);
+      const labels = this.inLabelOrder(sum.labels);
       for (const [quantile, value] of merged !== undefined ? this.mergedQuantiles(merged.get(key)) : this.ownQuantiles(key)) {
-        values.push({ labels: { quantile, ...sum.labels }, value: value || 0 });
+        values.push({ labels: { quantile, ...labels }, value: value || 0 });
       }
-      values.push({ value: sum.value, labels: sum.labels, metricName: `${this.name}_sum` });
-      values.push({ value: count?.value ?? 0, labels: sum.labels, metricName: `${this.name}_count` });
+      values.push({ value: sum.value, labels, metricName: `${this.name}_sum` });
+      values.push({ value: count?.value ?? 0, labels, metricName: `${this.name}_count` });
     }
     return values;
   }
