@@ -112,6 +112,30 @@ describe('drop-in for prom-client in one process', () => {
     assert.match(actual.message, /already been registered/);
   });
 
+  it('a refused second metric of a name leaves nothing behind (the try { new } catch { getSingleMetric } pattern)', async () => {
+    const { expected, actual } = await both(async (client) => {
+      const counter = new client.Counter({ name: 'reloaded', help: 'h', labelNames: ['a'] });
+      counter.inc({ a: 'x' });
+      try {
+        new client.Counter({ name: 'reloaded', help: 'h' });
+      } catch {
+        (client.register.getSingleMetric('reloaded') as promClient.Counter).inc({ a: 'x' });
+      }
+      return client.register.metrics();
+    });
+    assert.equal(actual, expected);
+  });
+
+  it('refuses a second metric stored under the same name: counters x and x_total, a gauge x and a counter x_total', () => {
+    new ours.Counter({ name: 'x', help: 'h' });
+    assert.throws(() => new ours.Counter({ name: 'x_total', help: 'h' }), /already been registered \(as x: both are stored as x/);
+    new ours.Counter({ name: 'jobs_total', help: 'h' });
+    assert.throws(() => new ours.Gauge({ name: 'jobs', help: 'h' }), /already been registered \(as jobs_total/);
+    // Outside any registry the store refuses a mix of types under one name.
+    new ours.Counter({ name: 'loose_total', help: 'h', registers: [] });
+    assert.throws(() => new ours.Gauge({ name: 'loose', help: 'h', registers: [] }), /a counter loose_total of this process is stored under the same name/);
+  });
+
   it('resetMetrics, setDefaultLabels and Registry.merge behave alike', async () => {
     const { expected, actual } = await both(async (client) => {
       const a = new client.Registry();

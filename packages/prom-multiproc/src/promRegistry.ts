@@ -85,6 +85,16 @@ export class Registry {
     if (existing !== undefined && existing !== metric) {
       throw new Error(`A metric with the name ${metric.name} has already been registered.`);
     }
+    // Our counter x and counter x_total (or a gauge x) are one family on disk, as in Python's files.
+    const family = participantOf(metric)?.familyName();
+    if (family !== undefined) {
+      for (const other of Object.values(this._metrics)) {
+        if (other === metric || participantOf(other)?.familyName() !== family) continue;
+        throw new Error(
+          `A metric with the name ${metric.name} has already been registered (as ${other.name}: both are stored as ${family} in the multiprocess files).`,
+        );
+      }
+    }
     this._metrics[metric.name] = metric;
   }
 

@@ -58,7 +58,7 @@ function attachExemplars(family: MetricFamily, values: MetricValue[], exemplars:
 }
 
 // The metric object that last took each name in each store (see claimSeries).
-const ownersByStore = new WeakMap<SeriesStore, Map<string, WeakRef<{ name: string; registers: readonly RegistryLike[] }>>>();
+const ownersByStore = new WeakMap<SeriesStore, Map<string, WeakRef<{ name: string; type: string; registers: readonly RegistryLike[] }>>>();
 
 /** Whether a metric created in registries is in none of them any more (a metric created in none shares its series). */
 function leftItsRegistries(metric: { name: string; registers: readonly RegistryLike[] }): boolean {
@@ -115,16 +115,17 @@ export abstract class Metric<Child, T extends string = string> {
    * created by an import that runs before PROM_MULTIPROC_DIR is set still writes there.
    */
   protected initialize(): void {
-    if (this.configuredStore !== undefined || existingDefaultStore() !== undefined || configuredDirectory() !== undefined) {
-      this.bindStore();
-    } else if (this.stopWaiting === undefined) {
-      this.stopWaiting = whenDefaultStoreCreated(() => this.bindStore());
-    }
+    // Registries first: a metric they refuse (a name taken) must leave no series behind.
     for (const registry of this.registers) {
       if (this.enableExemplars && registry.contentType !== OPENMETRICS) {
         throw new TypeError('Exemplars are supported only on OpenMetrics registries');
       }
       registry.registerMetric(this);
+    }
+    if (this.configuredStore !== undefined || existingDefaultStore() !== undefined || configuredDirectory() !== undefined) {
+      this.bindStore();
+    } else if (this.stopWaiting === undefined) {
+      this.stopWaiting = whenDefaultStoreCreated(() => this.bindStore());
     }
   }
 
@@ -161,6 +162,12 @@ export abstract class Metric<Child, T extends string = string> {
     }
     const name = this.storedMetricName();
     const previous = owners.get(name)?.deref();
+    if (previous !== undefined && previous !== this && previous.type !== this.type && !leftItsRegistries(previous)) {
+      // Both would be one family in the files (a counter x_total and a gauge x, say): refuse.
+      throw new MetricConfigurationError(
+        `${this.name}: a ${previous.type} ${previous.name} of this process is stored under the same name (${name}), so their series would mix; give one of them another name`,
+      );
+    }
     owners.set(name, new WeakRef(this));
     if (previous === undefined || previous === this || !leftItsRegistries(previous)) return;
     const prefix = metricKeyPrefix(name);
@@ -178,6 +185,7 @@ export abstract class Metric<Child, T extends string = string> {
   }
 
   readonly [SCRAPE_PARTICIPANT]: ScrapeParticipant = {
+    familyName: () => this.storedMetricName(),
     store: () => this.store,
     runCollect: async () => {
       if (this.collect !== undefined) await this.collect();
@@ -354,7 +362,8 @@ export abstract class Metric<Child, T extends string = string> {
 
   /** The series for the optional labels argument of inc/set/observe/startTimer. */
   protected childFromLabels(labels: LabelValues<T> | undefined): Child {
-    if (labels === undefined) return this.childOf([]);
+    // No labels on a labelled metric: prom-client records the series without any.
+    if (labels === undefined) return this.childOf(this.labelNames.length === 0 ? [] : this.labelNames.map(() => undefined));
     return this.childOf(this.valuesFromObject(labels as Record<string, unknown>));
   }
 
@@ -419,6 +428,7 @@ export abstract class Metric<Child, T extends string = string> {
 
   private textOf(index: number, value: unknown): LabelText {
     if (value === undefined) return undefined;
+    if (value === null) return 'null'; // as prom-client writes it
     return typeof value === 'string' ? value : labelValue(this.name, this.labelNames[index]!, value);
   }
 }

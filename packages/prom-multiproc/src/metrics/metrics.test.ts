@@ -101,7 +101,6 @@ for (const kind of storeKinds) {
         const counter = new Counter({ name: 'two_labels', help: 'h', labelNames: ['a', 'b'], store, registers: [] });
         assertConfigError(() => counter.labels('x'), 'two_labels', /takes 2 label value\(s\) \[a, b\], but 1 were given/);
         assertConfigError(() => counter.labels('x', 'y', 'z'), 'two_labels');
-        assertConfigError(() => counter.inc(), 'two_labels');
         const plain = new Counter({ name: 'no_labels', help: 'h', store, registers: [] });
         assertConfigError(() => plain.labels('x'), 'no_labels', /has no labels/);
       });
@@ -118,6 +117,12 @@ for (const kind of storeKinds) {
           .map(({ labels: { pid: _pid, ...labels }, value }) => ({ ...labels, value }) as Record<string, unknown> & { value: number });
         assert.deepEqual(samples.sort((a, b) => a.value - b.value), [{ room: 'a', value: 3 }, { floor: '2', value: 4 }, { value: 5 }]);
         assertConfigError(() => gauge.labels('a'), 'temperature', /takes 2 label value/);
+        // No labels at all on a labelled metric: prom-client records the series without labels.
+        const counter = new Counter({ name: 'unlabelled_use', help: 'h', labelNames: ['a'], store, registers: [] });
+        counter.inc();
+        counter.inc({ a: null as never });
+        const counted = (await kind.families(store)).find((family) => family.name === 'unlabelled_use')!.samples;
+        assert.deepEqual(counted.map((sample) => [{ ...sample.labels }, sample.value]), [[{}, 1], [{ a: 'null' }, 1]]);
       });
     });
 

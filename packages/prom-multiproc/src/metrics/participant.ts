@@ -7,6 +7,8 @@ import type { SeriesStore } from '../storage/store.js';
  * copy of the library loaded into one process read each other's metrics.
  */
 export interface ScrapeParticipant {
+  /** The name its series are stored under (a counter's without `_total`): one metric per name in a registry. */
+  familyName(): string;
   /** The store holding the metric's values (binding the metric to it if it was waiting). */
   store(): SeriesStore;
   /** Runs the metric's collect() callback, if it has one. */
