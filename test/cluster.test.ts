@@ -123,6 +123,11 @@ function filesOf(pids: number[], kinds = FILE_KINDS): string[] {
   return pids.flatMap((pid) => kinds.map((kind) => `${kind}_${pid}.db`)).sort();
 }
 
+/** Every worker's metrics files and its summary's quantiles side file (which mark-dead keeps). */
+function allFilesOf(pids: number[]): string[] {
+  return [...filesOf(pids), ...pids.map((pid) => `quantiles_${pid}.pmq`)].sort();
+}
+
 function nextMessage<T extends PrimaryMessage['type']>(
   primary: ChildProcess, type: T, timeoutMs: number, matches: (message: Extract<PrimaryMessage, { type: T }>) => boolean = () => true,
 ): Promise<Extract<PrimaryMessage, { type: T }>> {
@@ -215,7 +220,7 @@ describe(`node:cluster with ${WORKER_COUNT} workers writing one directory`, { ti
   });
 
   it('writes each kind of file once per worker pid, and the stale file is gone', () => {
-    assert.deepEqual(metricsFilesIn(dir), filesOf(pids));
+    assert.deepEqual(metricsFilesIn(dir), allFilesOf(pids));
   });
 
   it('merges to the sum of what each worker did', async () => {
@@ -245,7 +250,7 @@ describe(`node:cluster with ${WORKER_COUNT} workers writing one directory`, { ti
     const notice = await dead;
     assert.equal(notice.signal, 'SIGKILL');
     assert.deepEqual(notice.removed.map((file) => path.basename(file)).sort(), filesOf([victim.pid], LIVE_KINDS));
-    assert.deepEqual(metricsFilesIn(dir), filesOf(pids).filter((name) => !notice.removed.some((file) => file.endsWith(name))));
+    assert.deepEqual(metricsFilesIn(dir), allFilesOf(pids).filter((name) => !notice.removed.some((file) => file.endsWith(name))));
     assert.ok(!readdirSync(dir).includes(`gauge_liveall_${victim.pid}.db`));
 
     const collection = await collectDirectory(dir);
