@@ -16,6 +16,7 @@ import {
 import type { MetricFamily } from './merge.js';
 import { participantOf } from './metrics/participant.js';
 import { setPushgatewayDefaultRegistry } from './pushgateway.js';
+import { hasSummaries, withQuantileSamples } from './sketch/quantileSamples.js';
 import { readStores, SnapshotCaches, type Snapshot } from './snapshot.js';
 import { checkLateDirectory, configuredDirectory } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
@@ -180,13 +181,13 @@ export class Registry {
       if (participant !== undefined) return participant.objectFrom(snapshot.byStore.get(participant.store())!);
       return forText && typeof metric.getForPromString === 'function' ? metric.getForPromString() : metric.get();
     }));
-    if (directory !== undefined) objects.push(...unclaimedFamilies(snapshot, directory, metrics));
+    if (directory !== undefined) objects.push(...(await unclaimedFamilies(snapshot, directory, metrics)));
     return objects;
   }
 }
 
 /** The directory's families that none of `metrics` stands for, as prom-client objects. */
-function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Collectable[]): MetricObject[] {
+async function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Collectable[]): Promise<MetricObject[]> {
   const view = snapshot.byDirectory.get(dir);
   if (view === undefined) return [];
   const claimed = new Set<string>();
@@ -194,7 +195,9 @@ function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Collectable
     claimed.add(metric.name);
     if (metric.type === 'counter') claimed.add(openMetricsCounterName(metric.name));
   }
-  return [...view.ordered, ...view.health].filter((family) => !claimed.has(family.name)).map(familyObject);
+  const unclaimed = view.ordered.filter((family) => !claimed.has(family.name));
+  const families = hasSummaries(unclaimed) && view.quantiles !== undefined ? withQuantileSamples(unclaimed, await view.quantiles()) : unclaimed;
+  return [...families, ...view.health].map(familyObject);
 }
 
 /**

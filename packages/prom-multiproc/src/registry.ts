@@ -3,6 +3,9 @@ import { collectDirectory, collectStore, collectionHealth, type Collection } fro
 import type { MetricObject } from './exposition.js';
 import { familyObject, Registry, type Collectable, type ContentType } from './promRegistry.js';
 import { reportOnce } from './report.js';
+import { hasSummaries, withQuantileSamples } from './sketch/quantileSamples.js';
+import { flushQuantileFiles } from './storage/sketchFile.js';
+import { readDirectoryQuantiles } from './storage/sketchFileReader.js';
 import { ScrapeCache } from './scrapeCache.js';
 import { defaultStore, directoryFromEnvironment, existingDefaultStore } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
@@ -79,8 +82,17 @@ export class MultiprocessRegistry extends Registry {
     this.lastCollection = collection;
     if (dir !== undefined) this.compactIfCrowded(dir, collection.filesRead);
     const health = dir !== undefined ? collectionHealth(collection) : [];
-    this.merged = [...collection.families, ...health].map(familyObject);
+    const families = dir !== undefined && hasSummaries(collection.families)
+      ? withQuantileSamples(collection.families, await this.quantilesOf(dir))
+      : collection.families;
+    this.merged = [...families, ...health].map(familyObject);
     return collection;
+  }
+
+  /** Every process's summary quantiles in `dir` (this process's written first). */
+  private async quantilesOf(dir: string) {
+    flushQuantileFiles(dir);
+    return (await readDirectoryQuantiles(dir)).series;
   }
 
   private compactIfCrowded(dir: string, files: number): void {

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Registry } from '../promRegistry.js';
+import { Registry, register } from '../promRegistry.js';
+import { MultiprocessRegistry } from '../registry.js';
 import { flushQuantileFiles } from '../storage/sketchFile.js';
 import { FileStore } from '../storage/fileStore.js';
 import { Summary } from './summary.js';
@@ -40,5 +41,26 @@ describe('Summary quantiles across processes with different percentiles', () => 
     // Within the sketch's 1% of the exact values at those ranks (99.5 and 1.5 by the midpoint rule).
     assert.ok(Math.abs(quantiles.get('0.99')! - 99.5) <= 0.01 * 99.5 + 1e-9, `0.99: ${quantiles.get('0.99')}`);
     assert.ok(Math.abs(quantiles.get('0.01')! - 1.5) <= 0.01 * 1.5 + 1e-9, `0.01: ${quantiles.get('0.01')}`);
+  });
+
+  it('shows the quantiles in scrapes of the whole directory: MultiprocessRegistry, and the global register in a process without the summary', async () => {
+    const store = new FileStore({ dir, identity: 'wholewriter' });
+    stores.push(store);
+    const writer = new Summary({ name: 'whole_seconds', help: 'h', labelNames: ['route'], percentiles: [0.5, 0.9], store, registers: [] });
+    for (let value = 1; value <= 100; value++) writer.observe({ route: '/w' }, value);
+    store.flush();
+    flushQuantileFiles(dir);
+
+    const lines = (text: string) => text.split('\n').filter((line) => line.startsWith('whole_seconds{'));
+    const whole = lines(await new MultiprocessRegistry({ dir }).metrics());
+    process.env.PROM_MULTIPROC_DIR = dir;
+    try {
+      assert.deepEqual(lines(await register.metrics()), whole, 'the global register serves the family the same way');
+    } finally {
+      delete process.env.PROM_MULTIPROC_DIR;
+    }
+    assert.equal(whole.length, 2, whole.join('\n'));
+    const median = Number(/^whole_seconds\{route="\/w",quantile="0.5"\} (\S+)$/m.exec(whole.join('\n'))?.[1]);
+    assert.ok(Math.abs(median - 50.5) <= 0.01 * 50.5, `median ${median}`);
   });
 });
