@@ -19,7 +19,8 @@ after(() => {
 /** Runs a short-lived worker that counts `count` jobs into `dir`. */
 function worker(dir: string, count: number): void {
   const script = `import * as lib from ${JSON.stringify(entry)};
-    new lib.Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['queue'] }).inc({ queue: 'mail' }, ${count});`;
+    new lib.Counter({ name: 'jobs_total', help: 'Jobs.', labelNames: ['queue'] }).inc({ queue: 'mail' }, ${count});
+    new lib.Histogram({ name: 'took_seconds', help: 'Took.', buckets: [1, 2.5] }).observe(0.5);`;
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
     env: { ...process.env, PROM_MULTIPROC_DIR: dir },
@@ -37,6 +38,10 @@ describe('AggregatorRegistry', () => {
     try {
       const text = await new AggregatorRegistry().clusterMetrics();
       assert.match(text, /^jobs_total\{queue="mail"\} 7$/m);
+      // prom-client's bounds, as a registered histogram and the global register write them.
+      assert.match(text, /^took_seconds_bucket\{le="1"\} 2$/m);
+      const global = await (await import('./index.js')).register.metrics();
+      assert.match(global, /^took_seconds_bucket\{le="1"\} 2$/m);
     } finally {
       delete process.env.PROM_MULTIPROC_DIR;
     }
@@ -86,6 +91,16 @@ describe('collectDefaultMetrics', () => {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
     }
     assert.match(second, /already been registered/);
+  });
+
+  it('joins the registry given as register, and only it', () => {
+    const result = run({}, `const own = new lib.Registry();
+      lib.collectDefaultMetrics({ register: own, prefix: 'app_' });
+      process.stdout.write(JSON.stringify({ own: await own.metrics(), global: await lib.register.metrics() }));`);
+    assert.equal(result.status, 0, result.stderr);
+    const { own, global } = JSON.parse(result.stdout) as { own: string; global: string };
+    assert.match(own, /^# TYPE app_process_cpu_user_seconds_total counter$/m);
+    assert.doesNotMatch(global, /process_cpu_user_seconds_total/);
   });
 
   it('in multiprocess mode every process samples itself into the directory', () => {

@@ -21,7 +21,8 @@ export class AggregatorRegistry extends Registry {
         '',
       );
     }
-    return new MultiprocessRegistry({ dir, contentType: this.contentType }).metrics();
+    // prom-client's bucket bounds (`le="1"`), as its AggregatorRegistry wrote them.
+    return new MultiprocessRegistry({ dir, contentType: this.contentType, bucketBounds: 'prom-client' }).metrics();
   }
 
   /** prom-client's pure aggregation of several registries' getMetricsAsJSON() output. */

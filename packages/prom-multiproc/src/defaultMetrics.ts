@@ -4,6 +4,7 @@
 
 import { MetricConfigurationError } from './errors.js';
 import { startProcessMetrics } from './processMetrics.js';
+import type { Registry } from './promRegistry.js';
 import { reportOnce } from './report.js';
 
 export interface DefaultMetricsCollectorConfiguration {
@@ -12,8 +13,8 @@ export interface DefaultMetricsCollectorConfiguration {
   eventLoopMonitoringPrecision?: number;
   /** Not supported: a registry's setDefaultLabels() adds labels to every series it serves. */
   labels?: Record<string, string | number>;
-  /** Our process metrics join the global registry; another registry here is not supported. */
-  register?: unknown;
+  /** The registry the default metrics join; the global register by default. */
+  register?: Registry;
 }
 
 // One sampler per process: a second one would add every CPU delta twice.
@@ -32,7 +33,7 @@ export function collectDefaultMetrics(config: DefaultMetricsCollectorConfigurati
   const options = config ?? {};
   const state = started();
   if (state.stop !== undefined) {
-    throw new Error('A metric with the name process_cpu_user_seconds_total has already been registered.');
+    throw new Error(`A metric with the name ${options.prefix ?? ''}process_cpu_user_seconds_total has already been registered.`);
   }
   if (options.labels !== undefined && Object.keys(options.labels).length > 0) {
     reportOnce('default-metrics-labels', new MetricConfigurationError(
@@ -44,6 +45,7 @@ export function collectDefaultMetrics(config: DefaultMetricsCollectorConfigurati
     prefix: options.prefix || undefined,
     gcDurationBuckets: options.gcDurationBuckets,
     eventLoopResolutionMs: options.eventLoopMonitoringPrecision,
+    registry: options.register,
   });
 }
 

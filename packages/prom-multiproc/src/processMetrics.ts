@@ -29,7 +29,7 @@ import type { GaugeMode } from './fileNames.js';
 import { Counter } from './metrics/counter.js';
 import { Gauge } from './metrics/gauge.js';
 import { Histogram } from './metrics/histogram.js';
-import { registerIfAbsent } from './promRegistry.js';
+import { registerIfAbsent, type Registry } from './promRegistry.js';
 import { reportOnce } from './report.js';
 import { defaultStore } from './storage/defaultStore.js';
 import type { SeriesStore } from './storage/store.js';
@@ -45,6 +45,8 @@ export interface ProcessMetricsOptions {
   gcDurationBuckets?: readonly number[];
   /** Resolution of the event-loop delay monitor, in milliseconds. Default 10. */
   eventLoopResolutionMs?: number;
+  /** The registry the metrics join (once per name); the global register by default. */
+  registry?: Registry;
 }
 
 const DEFAULT_INTERVAL_MS = 5000;
@@ -85,8 +87,8 @@ export function startProcessMetrics(options: ProcessMetricsOptions = {}): () => 
   }
   const prefix = options.prefix ?? '';
   const factory: Factory = {
-    counter: (name, help) => registerIfAbsent(new Counter({ name: prefix + name, help, store, registers: [] })),
-    gauge: (name, help, mode, labelNames = []) => registerIfAbsent(new Gauge({ name: prefix + name, help, labelNames, multiprocessMode: mode, store, registers: [] })),
+    counter: (name, help) => registerIfAbsent(new Counter({ name: prefix + name, help, store, registers: [] }), options.registry),
+    gauge: (name, help, mode, labelNames = []) => registerIfAbsent(new Gauge({ name: prefix + name, help, labelNames, multiprocessMode: mode, store, registers: [] }), options.registry),
   };
   const samplers: Sampler[] = [
     ...(isMainThread ? [processSampler(factory)] : []),
@@ -99,7 +101,7 @@ export function startProcessMetrics(options: ProcessMetricsOptions = {}): () => 
       buckets: options.gcDurationBuckets ?? DEFAULT_GC_BUCKETS,
       store,
       registers: [],
-    }))),
+    }), options.registry)),
   ];
   const sampleAll = (): void => {
     for (const sampler of samplers) {

@@ -13,7 +13,7 @@ import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, joinMetrics, openMetricsCounterName, renderMetric, type LabelSet, type MetricObject,
   type MetricValue,
 } from './exposition.js';
-import type { MetricFamily } from './merge.js';
+import { parsePythonFloat, type MetricFamily } from './merge.js';
 import { participantOf } from './metrics/participant.js';
 import { setPushgatewayDefaultRegistry } from './pushgateway.js';
 import { hasSummaries, withQuantileSamples } from './sketch/quantileSamples.js';
@@ -197,7 +197,17 @@ async function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Colle
   }
   const unclaimed = view.ordered.filter((family) => !claimed.has(family.name));
   const families = hasSummaries(unclaimed) && view.quantiles !== undefined ? withQuantileSamples(unclaimed, await view.quantiles()) : unclaimed;
-  return [...families, ...view.health].map(familyObject);
+  // prom-client's bounds, as this process's registered histograms write them: a scrape landing
+  // on a process without the histogram must give the same series.
+  return [...families, ...view.health].map((family) => familyObject(family, 'prom-client'));
+}
+
+/** How a histogram's `le` is written: Python's float text (`1.0`) or prom-client's number text (`1`). */
+export type BoundStyle = 'python' | 'prom-client';
+
+function promClientBound(le: string): string {
+  const bound = parsePythonFloat(le);
+  return bound === Infinity ? '+Inf' : `${bound}`;
 }
 
 /**
@@ -205,10 +215,13 @@ async function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Colle
  * counter's family is named with `_total`, which prom-client's OpenMetrics output moves to
  * the samples).
  */
-export function familyObject(family: MetricFamily): MetricObject {
+export function familyObject(family: MetricFamily, bounds: BoundStyle = 'python'): MetricObject {
   const name = family.type === 'counter' ? `${family.name}_total` : family.name;
   const values: MetricValue[] = family.samples.map((sample) => {
-    const value: MetricValue = { labels: sample.labels, value: sample.value };
+    const labels = bounds === 'prom-client' && family.type === 'histogram' && sample.labels.le !== undefined
+      ? { ...sample.labels, le: promClientBound(sample.labels.le) }
+      : sample.labels;
+    const value: MetricValue = { labels, value: sample.value };
     if (sample.name !== name) value.metricName = sample.name;
     return value;
   });
@@ -235,8 +248,7 @@ export const register: Registry = globalRegister();
  * unless a metric of its name is there already. A second instrumentation of one name in a
  * process writes the same series (same store, same keys), so serving the first serves both.
  */
-export function registerIfAbsent<M extends Collectable>(metric: M): M {
-  const registry = globalRegister();
+export function registerIfAbsent<M extends Collectable>(metric: M, registry: Registry = globalRegister()): M {
   if (registry.getSingleMetric(metric.name) === undefined) registry.registerMetric(metric);
   return metric;
 }

@@ -1,7 +1,7 @@
 import { compactDirectory } from './compaction/compact.js';
 import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
 import type { MetricObject } from './exposition.js';
-import { familyObject, Registry, type Collectable, type ContentType } from './promRegistry.js';
+import { familyObject, Registry, type BoundStyle, type Collectable, type ContentType } from './promRegistry.js';
 import { reportOnce } from './report.js';
 import { hasSummaries, withQuantileSamples } from './sketch/quantileSamples.js';
 import { flushQuantileFiles } from './storage/sketchFile.js';
@@ -38,6 +38,12 @@ export interface MultiprocessRegistryOptions {
   maxKeptFiles?: number;
   /** Memory for what is kept of the files between scrapes (default 64 MiB; see ScrapeCache). */
   maxKeptBytes?: number;
+  /**
+   * How bucket bounds are written: `python` (default) as Python's collector writes them
+   * (`le="1.0"`), `prom-client` as prom-client does (`le="1"`), which is what the global
+   * register and registered histograms write.
+   */
+  bucketBounds?: BoundStyle;
 }
 
 /**
@@ -85,7 +91,7 @@ export class MultiprocessRegistry extends Registry {
     const families = dir !== undefined && hasSummaries(collection.families)
       ? withQuantileSamples(collection.families, await this.quantilesOf(dir))
       : collection.families;
-    this.merged = [...families, ...health].map(familyObject);
+    this.merged = [...families, ...health].map((family) => familyObject(family, this.options.bucketBounds));
     return collection;
   }
 

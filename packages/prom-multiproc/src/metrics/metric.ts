@@ -9,7 +9,7 @@ import type { ExemplarsBySample } from '../scrape/mergeExemplars.js';
 import { exemplarSink } from '../storage/exemplarFile.js';
 import { checkExemplarLabels } from '../exemplarRules.js';
 import { Cell, type CellOwner } from '../storage/cell.js';
-import { collectIntervalMs, configuredDirectory, defaultStore, existingDefaultStore, whenDefaultStoreCreated } from '../storage/defaultStore.js';
+import { checkLateDirectory, collectIntervalMs, configuredDirectory, defaultStore, existingDefaultStore, whenDefaultStoreCreated } from '../storage/defaultStore.js';
 import { MemoryStore } from '../storage/memoryStore.js';
 import type { SeriesStore } from '../storage/store.js';
 import { checkHelp, checkLabelNames, checkMetricName, labelValue } from '../validation.js';
@@ -177,6 +177,7 @@ export abstract class Metric<Child, T extends string = string> {
 
   /** prom-client's metric object, with the values of every process writing the directory (or this process's). */
   async get(): Promise<MetricObject> {
+    checkLateDirectory();
     const participant = this[SCRAPE_PARTICIPANT];
     await participant.runCollect();
     const store = participant.store();
