@@ -3,7 +3,7 @@
 // collector's own metric), and serves every good file exactly; it neither crashes, nor hangs,
 // nor allocates what a file merely claims. Real files in a real directory, each bad file
 // alone beside good ones and all of them together. (The byte-level cases of readEntries are
-// unit tests in src/format.test.ts.)
+// unit tests in src/format/format.test.ts.)
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -17,8 +17,8 @@ import fc from 'fast-check';
 import {
   Counter, FileStore, Gauge, Histogram, MultiprocessRegistry, collectDirectory, compactDirectory, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
-import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
-import { HEADER_SIZE, entrySize, readUsed, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format.js';
+import { parseFileName } from '../packages/prom-multiproc/src/format/fileNames.js';
+import { HEADER_SIZE, entrySize, readUsed, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format/format.js';
 import { oldFormatFile } from './helpers/oldFormat.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesValues } from './helpers/stressExposition.js';

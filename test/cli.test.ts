@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { FileStore, Histogram } from '../packages/prom-multiproc/src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join('packages', 'prom-multiproc', 'src', 'cli.ts');
+const CLI = path.join('packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 const WORKER = path.join('test', 'helpers', 'cliWorker.ts');
 
 interface Run {

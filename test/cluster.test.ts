@@ -15,7 +15,7 @@ import {
 import {
   LATENCY_BUCKETS, WORKER_COUNT, type MostRecentSet, type PrimaryMessage, type TestMessage, type WorkerReport,
 } from './helpers/clusterProtocol.js';
-import { identityOfLockFile } from '../packages/prom-multiproc/src/identityLock.js';
+import { identityOfLockFile } from '../packages/prom-multiproc/src/directory/identityLock.js';
 
 /** The directory's entries without identity locks (a SIGKILLed or still running writer leaves its `.lock-<id>`). */
 function metricsFilesIn(dir: string): string[] {

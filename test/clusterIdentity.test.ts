@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory } from '../packages/prom-multiproc/src/index.js';
-import { identityOfLockFile } from '../packages/prom-multiproc/src/identityLock.js';
+import { identityOfLockFile } from '../packages/prom-multiproc/src/directory/identityLock.js';
 import { scratchDirectories } from './helpers/scratch.js';
 
 const app = fileURLToPath(new URL('./helpers/clusterIdentityApp.ts', import.meta.url));

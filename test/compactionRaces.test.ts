@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import {
   Counter, FileStore, collectDirectory, compactDirectory, markProcessDead, type CompactionResult, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
-import { lockFileName } from '../packages/prom-multiproc/src/identityLock.js';
-import { cleanDirectory } from '../packages/prom-multiproc/src/processes.js';
+import { lockFileName } from '../packages/prom-multiproc/src/directory/identityLock.js';
+import { cleanDirectory } from '../packages/prom-multiproc/src/lifecycle/processes.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { ensurePythonClient } from './helpers/python.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';

@@ -14,7 +14,7 @@ import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/
 import {
   PENDING_IN_BLOCKED_TURN, ROUNDS, type ChildMessage, type Scenario,
 } from './helpers/durabilityProtocol.js';
-import { identityOfLockFile } from '../packages/prom-multiproc/src/identityLock.js';
+import { identityOfLockFile } from '../packages/prom-multiproc/src/directory/identityLock.js';
 
 /** The directory's entries without identity locks (a SIGKILLed or still running writer leaves its `.lock-<id>`). */
 function metricsFilesIn(dir: string): string[] {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Counter, FileStore, Gauge } from '../packages/prom-multiproc/src/index.js';
 import { repoRoot } from './helpers/fixtures.js';
 
-const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 
 describe('prom-multiproc serve', () => {
   let dir: string;

@@ -11,11 +11,11 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { Counter, FileStore, startExporter, type RunningExporter } from '../packages/prom-multiproc/src/index.js';
-import { EXPORTER_LIMITS } from '../packages/prom-multiproc/src/exporter.js';
+import { EXPORTER_LIMITS } from '../packages/prom-multiproc/src/exporter/exporter.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { scratchDirectories } from './helpers/scratch.js';
 
-const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 const tempDir = scratchDirectories('prom-multiproc-exporter-sec-');
 
 let dir: string;

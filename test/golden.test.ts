@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import {
   Counter, FileStore, Gauge, Histogram, PYTHON_DEFAULT_BUCKETS, Summary, collectDirectory, markProcessDead, type GaugeMode, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
-import { parsePythonFloat } from '../packages/prom-multiproc/src/merge.js';
+import { parsePythonFloat } from '../packages/prom-multiproc/src/format/pythonFloat.js';
 import { fixturesDir, readExpected, readOps, scenarios, type ExpectedFamily, type Op, type OpMetric } from './helpers/fixtures.js';
 
 function sampleKey(sample: { name: string; labels: Record<string, string> }): string {

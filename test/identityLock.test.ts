@@ -8,8 +8,8 @@ import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FileStore, MultiprocessDirectoryError, Counter, cleanDirectory, setProblemReporter } from '../packages/prom-multiproc/src/index.js';
-import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
-import { STALE_MS, isIdentityLocked, lockFileName } from '../packages/prom-multiproc/src/identityLock.js';
+import { parseFileName } from '../packages/prom-multiproc/src/format/fileNames.js';
+import { STALE_MS, isIdentityLocked, lockFileName } from '../packages/prom-multiproc/src/directory/identityLock.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const ENTRY = new URL('../packages/prom-multiproc/src/index.ts', import.meta.url).href;

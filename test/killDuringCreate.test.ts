@@ -107,7 +107,7 @@ async function assertExact(dir: string): Promise<void> {
 }
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+  const script = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env: environment() }, (error, stdout, stderr) => {
       const code = error === null ? 0 : error.code;

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Counter, FileStore, collectDirectory, compactDirectory } from '../packages/prom-multiproc/src/index.js';
-import { HEADER_SIZE, INITIAL_FILE_SIZE, entrySize, grownCapacity, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format.js';
-import { entryKey } from '../packages/prom-multiproc/src/pythonJson.js';
+import { HEADER_SIZE, INITIAL_FILE_SIZE, entrySize, grownCapacity, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format/format.js';
+import { entryKey } from '../packages/prom-multiproc/src/format/pythonJson.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 
 const SCRAPER = fileURLToPath(new URL('./helpers/largeFileScrape.ts', import.meta.url));

@@ -109,7 +109,7 @@ async function mergedRequests(dir: string): Promise<number | undefined> {
 }
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+  const script = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env: environment(process.env) }, (error, stdout, stderr) => {
       const code = error === null ? 0 : error.code;

@@ -69,7 +69,7 @@ describe('the packed package', () => {
     const size = statSync(tarball).size;
     for (const file of [
       'package.json', 'README.md', 'LICENSE',
-      'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/cli.js',
+      'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/exporter/cli.js',
       'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json',
     ]) {
       assert.ok(tarballFiles.includes(file), `${file} missing from the ${size}-byte tarball, which holds: ${tarballFiles.join(', ')}`);

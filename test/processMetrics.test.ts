@@ -12,7 +12,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   MemoryStore, MetricConfigurationError, collectDirectory, markProcessDead, startProcessMetrics, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
-import { collectStore } from '../packages/prom-multiproc/src/collector.js';
+import { collectStore } from '../packages/prom-multiproc/src/scrape/collector.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const WORKER = fileURLToPath(new URL('./helpers/processMetricsWorker.ts', import.meta.url));

@@ -26,7 +26,7 @@ import {
   type RunningPrometheus,
 } from './helpers/prometheusServer.js';
 
-const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 const clusterPrimary = path.join(repoRoot, 'test', 'helpers', 'httpClusterPrimary.ts');
 const JOB = 'prom-multiproc';
 const BROKEN_JOB = 'broken-openmetrics';

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import {
   Counter, FileStore, Gauge, Histogram, MemoryStore, MetricConfigurationError, Summary, collectDirectory, type MetricFamily,
 } from '../packages/prom-multiproc/src/index.js';
-import { collectStore } from '../packages/prom-multiproc/src/collector.js';
-import { readEntries } from '../packages/prom-multiproc/src/format.js';
+import { collectStore } from '../packages/prom-multiproc/src/scrape/collector.js';
+import { readEntries } from '../packages/prom-multiproc/src/format/format.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const WRITER = fileURLToPath(new URL('./helpers/removeWriter.ts', import.meta.url));

@@ -12,10 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
-import { encodeFile, readEntries } from '../packages/prom-multiproc/src/format.js';
-import { entryKey } from '../packages/prom-multiproc/src/pythonJson.js';
-import { MultiprocessRegistry } from '../packages/prom-multiproc/src/registry.js';
-import { ScrapeCache } from '../packages/prom-multiproc/src/scrapeCache.js';
+import { encodeFile, readEntries } from '../packages/prom-multiproc/src/format/format.js';
+import { entryKey } from '../packages/prom-multiproc/src/format/pythonJson.js';
+import { MultiprocessRegistry } from '../packages/prom-multiproc/src/scrape/registry.js';
+import { ScrapeCache } from '../packages/prom-multiproc/src/scrape/scrapeCache.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 
 const scratch = scratchDirectories('pm-scrape-cache-');

@@ -20,7 +20,7 @@ import { ensurePrometheus, startPrometheus, type PrometheusTools } from './helpe
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { parseExposition, seriesKey, type ParsedFamily } from './helpers/stressExposition.js';
 
-const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'cli.ts');
+const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 const tempDir = scratchDirectories('prom-multiproc-security-');
 const warnings = capturedWarnings();
 

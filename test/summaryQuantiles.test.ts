@@ -12,12 +12,12 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { cleanDirectory, markProcessDead } from '../packages/prom-multiproc/src/processes.js';
+import { cleanDirectory, markProcessDead } from '../packages/prom-multiproc/src/lifecycle/processes.js';
 import { decodeQuantileFile } from '../packages/prom-multiproc/src/sketch/quantileFile.js';
 import { quantileFileNameOf } from '../packages/prom-multiproc/src/sketch/quantileFileName.js';
 import { interpolate } from '../packages/prom-multiproc/src/sketch/quantileSketch.js';
-import { DEFAULT_PERCENTILES } from '../packages/prom-multiproc/src/sketch/summaryQuantiles.js';
-import { readDirectoryQuantiles } from '../packages/prom-multiproc/src/storage/sketchFileReader.js';
+import { DEFAULT_PERCENTILES } from '../packages/prom-multiproc/src/storage/summaryQuantiles.js';
+import { readDirectoryQuantiles } from '../packages/prom-multiproc/src/scrape/sketchFileReader.js';
 import {
   OWN_PERCENTILES, ownKey, sharedKey, windowedKey, type ChildMessage, type Distribution, type ParentMessage,
 } from './helpers/quantileProtocol.js';

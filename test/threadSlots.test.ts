@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { collectDirectory, markProcessDead, markThreadDead } from '../packages/prom-multiproc/src/index.js';
-import { lockFileName } from '../packages/prom-multiproc/src/identityLock.js';
+import { lockFileName } from '../packages/prom-multiproc/src/directory/identityLock.js';
 import { exitOf, nextFrom, startTsWorker } from './helpers/threadHarness.js';
 import { scratchDirectories } from './helpers/scratch.js';
 

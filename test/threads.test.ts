@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory, markThreadDead, Counter, FileStore, Gauge, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
-import { parseFileName } from '../packages/prom-multiproc/src/fileNames.js';
-import { lockFileName } from '../packages/prom-multiproc/src/identityLock.js';
+import { parseFileName } from '../packages/prom-multiproc/src/format/fileNames.js';
+import { lockFileName } from '../packages/prom-multiproc/src/directory/identityLock.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { POOL_SIZE, TASKS_PER_PROCESS, taskPlan, type FromPool, type ToPool } from './helpers/threadProtocol.js';
 

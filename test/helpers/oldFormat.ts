@@ -1,6 +1,6 @@
 // Files as Python prometheus_client 0.16 and 0.17 wrote them: each entry ends after its value,
 // with no timestamp. The current reader must refuse them (their entries do not line up).
-import { HEADER_SIZE, writeUsed } from '../../packages/prom-multiproc/src/format.js';
+import { HEADER_SIZE, writeUsed } from '../../packages/prom-multiproc/src/format/format.js';
 
 /** A 4 KiB file of the 0.16/0.17 format holding `keys`, each with `value`. */
 export function oldFormatFile(keys: readonly string[], value: number): Buffer {

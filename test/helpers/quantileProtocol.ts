@@ -1,5 +1,5 @@
 // What test/summaryQuantiles.test.ts and its quantileWriterChild processes share.
-import { quantileKey } from '../../packages/prom-multiproc/src/sketch/summaryQuantiles.js';
+import { quantileKey } from '../../packages/prom-multiproc/src/storage/summaryQuantiles.js';
 
 export type Distribution = 'latency' | 'uniform' | 'signed' | 'bimodal';
 

@@ -9,8 +9,8 @@
 // Messages out: { type: 'ready' } | { type: 'observed', total } | { type: 'streamed', total }
 import { appendFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { acquireIdentityLock } from '../../packages/prom-multiproc/src/identityLock.js';
-import { SummaryQuantiles } from '../../packages/prom-multiproc/src/sketch/summaryQuantiles.js';
+import { acquireIdentityLock } from '../../packages/prom-multiproc/src/directory/identityLock.js';
+import { SummaryQuantiles } from '../../packages/prom-multiproc/src/storage/summaryQuantiles.js';
 import { quantileFileWriter } from '../../packages/prom-multiproc/src/storage/sketchFile.js';
 import {
   OWN_PERCENTILES, WINDOW, ownKey, sharedKey, windowedKey, type ChildMessage, type Distribution, type ParentMessage,

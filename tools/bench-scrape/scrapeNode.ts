@@ -11,7 +11,7 @@
 
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { readEntries } from '../../packages/prom-multiproc/src/format.js';
+import { readEntries } from '../../packages/prom-multiproc/src/format/format.js';
 import { loadLibrary, peakRssMiB } from './library.js';
 
 export interface NodeScrapeResult {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as promClient from 'prom-client';
 import { Counter, FileStore, Histogram, MemoryStore, collectDirectory, type MetricFamily } from '../../packages/prom-multiproc/src/index.js';
-import { collectStore } from '../../packages/prom-multiproc/src/collector.js';
+import { collectStore } from '../../packages/prom-multiproc/src/scrape/collector.js';
 
 /** The label values cycled through: a handful of routes, as a real service has. */
 export const ROUTES: readonly string[] = Array.from({ length: 10 }, (_, i) => `/route/${i}`);

@@ -29,5 +29,5 @@ compile('tsconfig.json');
 compile('tsconfig.cjs.json');
 // The package is "type": "module"; this marks the CommonJS build as such.
 writeFileSync(new URL('../dist/cjs/package.json', import.meta.url), '{ "type": "commonjs" }\n');
-const cli = new URL('../dist/esm/cli.js', import.meta.url);
+const cli = new URL('../dist/esm/exporter/cli.js', import.meta.url);
 if (existsSync(cli)) chmodSync(cli, 0o755);

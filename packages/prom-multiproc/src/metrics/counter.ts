@@ -1,8 +1,8 @@
-import { MetricConfigurationError } from '../errors.js';
+import { MetricConfigurationError } from '../common/errors.js';
 import type { Cell } from '../storage/cell.js';
-import { invalidNumber } from '../validation.js';
-import type { MetricValue } from '../exposition.js';
-import type { MetricFamily } from '../merge.js';
+import { invalidNumber } from './validation.js';
+import type { MetricValue } from '../scrape/exposition.js';
+import type { MetricFamily } from '../scrape/merge.js';
 import { Metric, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** Whether `value` is a valid increment: a finite number, 0 or more. */

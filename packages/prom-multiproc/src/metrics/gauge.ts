@@ -1,7 +1,7 @@
-import { MetricConfigurationError } from '../errors.js';
-import { isGaugeMode, type FileKind, type GaugeMode } from '../fileNames.js';
+import { MetricConfigurationError } from '../common/errors.js';
+import { isGaugeMode, type FileKind, type GaugeMode } from '../format/fileNames.js';
 import type { Cell } from '../storage/cell.js';
-import { invalidNumber } from '../validation.js';
+import { invalidNumber } from './validation.js';
 import { Metric, startClock, touch, type Aggregator, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface GaugeConfiguration<T extends string = string> extends MetricConfiguration<T> {

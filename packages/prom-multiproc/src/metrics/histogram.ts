@@ -1,8 +1,8 @@
-import { floatToGoString } from '../pythonFloat.js';
+import { floatToGoString, parsePythonFloat } from '../format/pythonFloat.js';
 import type { Cell } from '../storage/cell.js';
-import { checkBuckets, invalidNumber } from '../validation.js';
-import type { MetricValue } from '../exposition.js';
-import { parsePythonFloat, type MetricFamily, type Sample } from '../merge.js';
+import { checkBuckets, invalidNumber } from './validation.js';
+import type { MetricValue } from '../scrape/exposition.js';
+import type { MetricFamily, Sample } from '../scrape/merge.js';
 import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** prom-client's default bounds, in seconds. */

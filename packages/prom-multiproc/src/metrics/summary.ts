@@ -1,10 +1,10 @@
 import type { Cell } from '../storage/cell.js';
-import { invalidNumber } from '../validation.js';
-import type { MetricValue } from '../exposition.js';
-import { checkPercentiles, DEFAULT_PERCENTILES, quantileKey, SummaryQuantiles } from '../sketch/summaryQuantiles.js';
+import { invalidNumber } from './validation.js';
+import type { MetricValue } from '../scrape/exposition.js';
+import { checkPercentiles, DEFAULT_PERCENTILES, quantileKey, SummaryQuantiles } from '../storage/summaryQuantiles.js';
 import type { SeriesQuantiles } from '../sketch/mergeSketches.js';
-import type { StoreView } from '../snapshot.js';
-import type { MetricFamily } from '../merge.js';
+import type { StoreView } from '../scrape/snapshot.js';
+import type { MetricFamily } from '../scrape/merge.js';
 import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
@@ -56,7 +56,7 @@ export class SummaryChild {
  * Count and sum of observations, summed across processes, and quantiles over prom-client's
  * sliding window merged across processes: each process keeps a mergeable sketch per series
  * (within 1% of the exact quantile of every process's observations; see
- * sketch/summaryQuantiles.ts) in a side file that Python's collector does not read.
+ * storage/summaryQuantiles.ts) in a side file that Python's collector does not read.
  */
 export class Summary<T extends string = string> extends Metric<SummaryChild, T> {
   readonly type = 'summary' as const;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkExemplarLabels } from '../exemplarRules.js';
+import { checkExemplarLabels } from '../metrics/exemplarRules.js';
 import { formatExemplar } from './formatExemplar.js';
 
 describe('formatExemplar', () => {

@@ -3,7 +3,7 @@
 // Label values escaped as the sample's are; the value as prom-client writes values, except
 // NaN as the grammar spells it; the timestamp in seconds, as JavaScript writes the number.
 
-import type { Exemplar } from '../storage/exemplarFormat.js';
+import type { Exemplar } from '../format/exemplarFormat.js';
 
 function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');

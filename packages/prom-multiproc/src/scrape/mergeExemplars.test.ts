@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { entryKey } from '../pythonJson.js';
-import { setProblemReporter } from '../report.js';
-import { encodeExemplarFile, type Exemplar } from '../storage/exemplarFormat.js';
+import { entryKey } from '../format/pythonJson.js';
+import { setProblemReporter } from '../common/report.js';
+import { encodeExemplarFile, type Exemplar } from '../format/exemplarFormat.js';
 import { ExemplarsBySample, mergeExemplars } from './mergeExemplars.js';
 
 const counterKey = entryKey('jobs', 'jobs_total', ['queue'], ['a'], 'Jobs done');

@@ -2,13 +2,12 @@
 // exemplar files in, the latest exemplar per sample across them out. A file that cannot be
 // decoded is left out and reported (once, naming it); the others are still merged.
 
-import { floatToGoString } from '../pythonFloat.js';
-import { parseEntryKey } from '../pythonJson.js';
-import { parsePythonFloat } from '../merge.js';
-import { reportOnce } from '../report.js';
-import { decodeExemplarFile, type Exemplar } from '../storage/exemplarFormat.js';
+import { floatToGoString, parsePythonFloat } from '../format/pythonFloat.js';
+import { parseEntryKey } from '../format/pythonJson.js';
+import { reportOnce } from '../common/report.js';
+import { decodeExemplarFile, type Exemplar } from '../format/exemplarFormat.js';
 
-export type { Exemplar } from '../storage/exemplarFormat.js';
+export type { Exemplar } from '../format/exemplarFormat.js';
 
 export interface ExemplarFileBytes {
   /** The file's path, for the report when it cannot be read. */

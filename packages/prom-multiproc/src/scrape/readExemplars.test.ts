@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { entryKey } from '../pythonJson.js';
-import { setProblemReporter } from '../report.js';
-import { encodeExemplarFile } from '../storage/exemplarFormat.js';
+import { entryKey } from '../format/pythonJson.js';
+import { setProblemReporter } from '../common/report.js';
+import { encodeExemplarFile } from '../format/exemplarFormat.js';
 import { readDirectoryExemplars } from './readExemplars.js';
 
 const counterKey = entryKey('jobs', 'jobs_total', [], [], 'Jobs done');

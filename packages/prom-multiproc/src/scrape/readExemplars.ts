@@ -10,8 +10,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { reportOnce } from '../report.js';
-import { parseExemplarFileName, type Exemplar } from '../storage/exemplarFormat.js';
+import { reportOnce } from '../common/report.js';
+import { parseExemplarFileName, type Exemplar } from '../format/exemplarFormat.js';
 import { mergeExemplars, reportExemplarFile, type ExemplarFileBytes } from './mergeExemplars.js';
 
 /** The exemplar files of `dir`, in name order (so that ties between processes go the same way every scrape). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { entryKey } from '../pythonJson.js';
+import { entryKey } from '../format/pythonJson.js';
 import { encodeQuantileFile, type QuantileRecord } from './quantileFile.js';
 import { mergeQuantileFiles } from './mergeSketches.js';
 import { QuantileSketch } from './quantileSketch.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { entryKey } from '../pythonJson.js';
+import { entryKey } from '../format/pythonJson.js';
 import { SketchFormatError } from './bytes.js';
 import { decodeQuantileFile, encodeQuantileFile, type QuantileFileContents } from './quantileFile.js';
 import { QuantileSketch } from './quantileSketch.js';

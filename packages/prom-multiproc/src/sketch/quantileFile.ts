@@ -16,7 +16,7 @@
 //
 // Little-endian. Decoding checks every field and throws a SketchFormatError naming the first
 // thing wrong; it never returns numbers read from damaged bytes.
-import { parseEntryKey } from '../pythonJson.js';
+import { parseEntryKey } from '../format/pythonJson.js';
 import { ByteReader, ByteWriter, SketchFormatError } from './bytes.js';
 import { QuantileSketch } from './quantileSketch.js';
 import type { WindowSlot } from './slidingWindow.js';

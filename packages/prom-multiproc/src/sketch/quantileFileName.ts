@@ -1,7 +1,7 @@
 // The side files of summary quantiles: quantiles_<identity>.pmq, one per process identity.
 // Never *.db: Python's collector globs *.db and raises on a type it does not know, and our
 // collector skips every name parseFileName rejects, as it rejects these.
-import { identityProblem } from '../fileNames.js';
+import { identityProblem } from '../format/fileNames.js';
 
 const PREFIX = 'quantiles_';
 const SUFFIX = '.pmq';

@@ -1,7 +1,7 @@
 // Where the default store writes: the directory variables of the environment.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setProblemReporter } from '../report.js';
+import { setProblemReporter } from '../common/report.js';
 import { directoryFromEnvironment } from './defaultStore.js';
 
 describe('directoryFromEnvironment', () => {

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { MetricConfigurationError, MultiprocessDirectoryError } from '../errors.js';
-import { identityOfThisThread } from '../identity.js';
-import { reportOnce } from '../report.js';
+import { MetricConfigurationError, MultiprocessDirectoryError } from '../common/errors.js';
+import { identityOfThisThread } from '../directory/identity.js';
+import { reportOnce } from '../common/report.js';
 import { FileStore } from './fileStore.js';
 import { MemoryStore } from './memoryStore.js';
 import type { SeriesStore } from './store.js';

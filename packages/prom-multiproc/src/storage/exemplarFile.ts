@@ -23,12 +23,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { temporaryNameOf } from '../fileNames.js';
-import { forgetReport, reportOnce } from '../report.js';
-import { decodeExemplarFile, encodeExemplarFile, exemplarFileName, type Exemplar } from './exemplarFormat.js';
+import { temporaryNameOf } from '../format/fileNames.js';
+import { forgetReport, reportOnce } from '../common/report.js';
+import { decodeExemplarFile, encodeExemplarFile, exemplarFileName, type Exemplar } from '../format/exemplarFormat.js';
 import type { SeriesStore } from './store.js';
 
-export type { Exemplar } from './exemplarFormat.js';
+export type { Exemplar } from '../format/exemplarFormat.js';
 
 export interface ExemplarSink {
   /** Keeps `labels`, `value` and the time as the latest exemplar of the sample `entryKey`. */

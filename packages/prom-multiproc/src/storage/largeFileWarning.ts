@@ -2,8 +2,8 @@
 // very long label values: almost always a label given unbounded values (ids, URLs, user
 // input). Every process that writes the metric has a file as large, and every scrape reads
 // them all, so the writer says so, once per file, naming the metric that takes most of it.
-import { metricNameOfKey } from '../pythonJson.js';
-import { reportOnce } from '../report.js';
+import { metricNameOfKey } from '../format/pythonJson.js';
+import { reportOnce } from '../common/report.js';
 
 const MiB = 1024 * 1024;
 /** 64 MiB: also where the collector stops reading a file whole (readMetricsFile.ts). */

@@ -1,6 +1,6 @@
-import type { FileKind } from '../fileNames.js';
-import type { RawEntry } from '../merge.js';
-import { defaultIdentity } from '../identity.js';
+import type { FileKind } from '../format/fileNames.js';
+import type { RawEntry } from '../format/decode.js';
+import { defaultIdentity } from '../directory/identity.js';
 import { Cell, type CellOwner } from './cell.js';
 import { wallClockSeconds, type SeriesStore, type StoreOptions } from './store.js';
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseTemporaryName, temporaryNameOf } from '../fileNames.js';
+import { parseTemporaryName, temporaryNameOf } from '../format/fileNames.js';
 import {
   FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, writeEntry, writeUsed,
   writeValue, type Entry,
-} from '../format.js';
-import { forgetReport, reportOnce } from '../report.js';
+} from '../format/format.js';
+import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
 import { warnIfLargeFile } from './largeFileWarning.js';
 

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { entryKey } from '../pythonJson.js';
-import { setProblemReporter } from '../report.js';
+import { entryKey } from '../format/pythonJson.js';
+import { setProblemReporter } from '../common/report.js';
 import { decodeQuantileFile } from '../sketch/quantileFile.js';
 import { SlidingWindow } from '../sketch/slidingWindow.js';
 import { QuantileFileWriter, quantileFileWriter, type QuantileSeriesSource } from './sketchFile.js';
-import { readDirectoryQuantiles } from './sketchFileReader.js';
+import { readDirectoryQuantiles } from '../scrape/sketchFileReader.js';
 
 const KEY = entryKey('job_seconds', 'job_seconds_count', ['queue'], ['mail'], 'Job time');
 const OTHER = entryKey('job_seconds', 'job_seconds_count', ['queue'], ['sms'], 'Job time');

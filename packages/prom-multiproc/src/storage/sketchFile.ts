@@ -21,9 +21,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MultiprocessDirectoryError } from '../errors.js';
-import { temporaryNameOf, writerIdentityProblem } from '../fileNames.js';
-import { forgetReport, reportOnce } from '../report.js';
+import { MultiprocessDirectoryError } from '../common/errors.js';
+import { temporaryNameOf, writerIdentityProblem } from '../format/fileNames.js';
+import { forgetReport, reportOnce } from '../common/report.js';
 import { SketchFormatError } from '../sketch/bytes.js';
 import { decodeQuantileFile, encodeQuantileFile, type QuantileRecord } from '../sketch/quantileFile.js';
 import { quantileFileNameOf } from '../sketch/quantileFileName.js';

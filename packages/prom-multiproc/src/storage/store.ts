@@ -1,5 +1,5 @@
-import type { FileKind } from '../fileNames.js';
-import type { RawEntry } from '../merge.js';
+import type { FileKind } from '../format/fileNames.js';
+import type { RawEntry } from '../format/decode.js';
 import type { Cell } from './cell.js';
 
 /**

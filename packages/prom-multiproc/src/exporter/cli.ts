@@ -1,0 +1,289 @@
+#!/usr/bin/env node
+// The prom-multiproc command: argument parsing and printing only; the work is the library's.
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Registry } from '../scrape/promRegistry.js';
+import { MetricConfigurationError, MultiprocessDirectoryError } from '../common/errors.js';
+import { identityProblem } from '../format/fileNames.js';
+import { compactDirectory } from '../lifecycle/compaction/compact.js';
+import { EXPORTER_LIMITS, startExporter } from './exporter.js';
+import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
+import { cleanDirectory, markProcessDead } from '../lifecycle/processes.js';
+import { MultiprocessRegistry } from '../scrape/registry.js';
+import { setProblemReporter } from '../common/report.js';
+import { directoryFromEnvironment } from '../storage/defaultStore.js';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** The text after a command's options: where the directory comes from, exit codes, examples. */
+function helpAfter(examples: string[], note?: string): string {
+  return [
+    '',
+    'The directory is --dir, else PROM_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR.',
+    ...(note === undefined ? [] : ['', note]),
+    '',
+    'Exit codes:',
+    '  0  success',
+    '  1  failure (the directory cannot be read, created or cleaned; the message says why)',
+    '  2  usage error (unknown command or option, no directory given)',
+    '',
+    examples.length === 1 ? 'Example:' : 'Examples:',
+    ...examples.map((example) => `  $ ${example}`),
+  ].join('\n');
+}
+
+// Through the package's own name (its "exports" lists package.json), so the same line works
+// from src/ under tsx and from the compiled dist/esm/.
+function packageVersion(): string {
+  return (createRequire(import.meta.url)('prom-multiproc/package.json') as { version: string }).version;
+}
+
+function directoryOf(command: Command): string {
+  const dir = (command.opts() as { dir?: string }).dir ?? directoryFromEnvironment();
+  if (dir === undefined || dir === '') {
+    command.error('no metrics directory: pass --dir <path>, or set PROM_MULTIPROC_DIR (or PROMETHEUS_MULTIPROC_DIR)', {
+      exitCode: EXIT_USAGE,
+      code: 'prom-multiproc.noDirectory',
+    });
+  }
+  return dir;
+}
+
+/**
+ * The directory, checked before any work: a command meeting a missing or unusable directory
+ * deep inside would name a file in it, or (the compactors' lock) retry for half a minute.
+ */
+function usableDirectory(command: Command, use: 'read' | 'change'): string {
+  const dir = directoryOf(command);
+  // A missing path throws ENOENT here, which explain() words with the fix.
+  if (!statSync(dir).isDirectory()) {
+    throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`, dir);
+  }
+  try {
+    accessSync(dir, use === 'change' ? constants.W_OK | constants.X_OK : constants.R_OK | constants.X_OK);
+  } catch {
+    const uid = process.getuid?.() ?? '?';
+    throw new MultiprocessDirectoryError(
+      use === 'change'
+        ? `${dir} is not writable by this user (uid ${uid}); ${command.name()} changes files there: run it as the user that writes the metrics, or change the directory's permissions`
+        : `${dir} is not readable by this user (uid ${uid}); run ${command.name()} as the user that writes the metrics, or in its group`,
+      dir,
+    );
+  }
+  return dir;
+}
+
+function clean(_options: unknown, command: Command): void {
+  const dir = directoryOf(command);
+  const existed = existsSync(dir);
+  const result = cleanDirectory(dir);
+  if (!existed) console.log(`created ${result.dir}`);
+  else console.log(`removed ${result.removed.length} metrics file${result.removed.length === 1 ? '' : 's'} from ${result.dir}`);
+  for (const { file, reason } of result.kept) console.log(`kept ${file}: ${reason}`);
+}
+
+async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
+  const dir = directoryOf(command);
+  const contentType = options.openmetrics === true ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
+  process.stdout.write(await new MultiprocessRegistry({ dir, contentType }).metrics());
+}
+
+function processIdentity(id: string): string {
+  const problem = identityProblem(id);
+  if (problem !== undefined) throw new InvalidArgumentError(`Not a process identity: ${problem}.`);
+  return id;
+}
+
+function markDead(id: string, _options: unknown, command: Command): void {
+  // The library treats a missing directory as "nothing to remove"; here it is more likely a typo.
+  const dir = usableDirectory(command, 'change');
+  const removed = markProcessDead(id, dir);
+  if (removed.length === 0) console.log(`no live gauge files of process ${id} in ${dir}`);
+  for (const file of removed) console.log(`removed ${file}`);
+}
+
+async function compact(options: { dead?: string[]; detectDeadPids: boolean }, command: Command): Promise<void> {
+  const dir = usableDirectory(command, 'change');
+  const result = await compactDirectory(dir, { dead: options.dead ?? [], detectDeadPids: options.detectDeadPids });
+  if (result.folded.length === 0) console.log(`nothing to fold in ${dir} (archive generation ${result.generation})`);
+  else console.log(`folded ${result.folded.length} dead process(es) into archive generation ${result.generation}, removed ${result.filesRemoved} files from ${dir}`);
+}
+
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('Not a port number (0 to 65535).');
+  return port;
+}
+
+interface ServeOptions {
+  port: number;
+  host: string;
+  bearerTokenFile?: string;
+  basicAuthFile?: string;
+  maxConcurrentScrapes: number;
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('Not a positive integer.');
+  return value;
+}
+
+/** Reads a credentials file when the option is parsed, so a bad file is a usage error (exit 2) naming it. */
+function credentialsFile<T>(read: (file: string) => T): (file: string) => string {
+  return (file) => {
+    try {
+      read(file);
+    } catch (error) {
+      throw new InvalidArgumentError(`${(error as Error).message}.`);
+    }
+    return file;
+  };
+}
+
+async function serve(options: ServeOptions, command: Command): Promise<void> {
+  const dir = usableDirectory(command, 'read');
+  if (options.bearerTokenFile !== undefined && options.basicAuthFile !== undefined) {
+    command.error('choose one of --bearer-token-file and --basic-auth-file', { exitCode: EXIT_USAGE, code: 'prom-multiproc.twoAuth' });
+  }
+  const exporter = await startExporter({
+    dir,
+    port: options.port,
+    host: options.host,
+    maxConcurrentScrapes: options.maxConcurrentScrapes,
+    ...(options.bearerTokenFile === undefined ? {} : { bearerToken: readBearerTokenFile(options.bearerTokenFile) }),
+    ...(options.basicAuthFile === undefined ? {} : { basicAuth: readBasicAuthFile(options.basicAuthFile) }),
+  });
+  const auth = options.bearerTokenFile !== undefined ? ' (bearer token required)' : options.basicAuthFile !== undefined ? ' (basic auth required)' : '';
+  console.log(`serving ${dir} on ${exporter.url}/metrics${auth}`);
+  // Graceful: stop accepting, let scrapes in progress finish, then exit 0.
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`${signal}: stopping`);
+      exporter.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function buildProgram(): Command {
+  const program = new Command('prom-multiproc')
+    .description('Maintain and read the shared directory of multiprocess Prometheus metrics.')
+    .version(packageVersion())
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`prom-multiproc: ${text.replace(/^error: /, '')}`) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', helpAfter(['prom-multiproc clean --dir /run/app-metrics', 'PROM_MULTIPROC_DIR=/run/app-metrics prom-multiproc scrape']));
+
+  program
+    .command('clean')
+    .description('Create the directory if missing, and remove the metrics files of earlier runs (only those: a running writer\'s files are kept, and listed). Run once before the service starts, before any writer of either language.')
+    .option('--dir <path>', 'the metrics directory')
+    .addHelpText('after', helpAfter(['prom-multiproc clean --dir /run/app-metrics && node server.js']))
+    .action(clean);
+
+  program
+    .command('scrape')
+    .description('Print the merged metrics of every process, as a /metrics endpoint would serve them.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--openmetrics', 'print the OpenMetrics format instead of the Prometheus text format')
+    .addHelpText('after', helpAfter([
+      'prom-multiproc scrape --dir /run/app-metrics | grep http_requests',
+      // Written aside and renamed, so node_exporter's textfile collector never reads half a file.
+      'prom-multiproc scrape --dir /run/app-metrics > textfile/app.prom.tmp && mv textfile/app.prom.tmp textfile/app.prom',
+    ], 'Unreadable files are skipped with a warning on stderr; the exit code stays 0.'))
+    .action(scrape);
+
+  program
+    .command('mark-dead')
+    .description('Remove the live-mode gauge files of a process that exited, so its live gauges leave the merge; its counters, histograms and summaries stay.')
+    .argument('<id>', 'the process identity in the file names (its pid, unless it configured another)', processIdentity)
+    .option('--dir <path>', 'the metrics directory')
+    .addHelpText('after', helpAfter(['prom-multiproc mark-dead 4242 --dir /run/app-metrics']))
+    .action(markDead);
+
+  program
+    .command('compact')
+    .description('Fold the files of dead processes into one archive file per kind, so the directory stops growing under worker recycling. Safe while workers write and scrapes read.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--dead <id...>', 'identities known to be dead (from the process manager)', (id: string, previous: string[] = []) => [...previous, processIdentity(id)])
+    .option('--no-detect-dead-pids', 'do not treat identities that are pids of processes gone from this host as dead (use when containers or hosts share the directory)')
+    .addHelpText('after', helpAfter([
+      'prom-multiproc compact --dir /run/app-metrics',
+      'prom-multiproc compact --dir /shared/metrics --no-detect-dead-pids --dead web-3 web-7',
+    ], 'Dead means: named with --dead, or (by default) an identity that is the pid of a process no longer running on this host.'))
+    .action(compact);
+
+  program
+    .command('serve')
+    .description('Serve the merged directory over HTTP on /metrics (and /healthz), for deployments where no worker serves it; Python workers\' directories too.')
+    .option('--dir <path>', 'the metrics directory')
+    .option('--port <port>', 'the port to listen on', portNumber, 9464)
+    .option('--host <address>', 'the address to bind; 0.0.0.0 to be reachable from other hosts', '127.0.0.1')
+    .option('--bearer-token-file <path>', 'require "Authorization: Bearer <token>", the token being the content of this file', credentialsFile(readBearerTokenFile))
+    .option('--basic-auth-file <path>', 'require HTTP basic auth by one of the users of this file of "user:password" lines', credentialsFile(readBasicAuthFile))
+    .option('--max-concurrent-scrapes <n>', 'scrapes merged at once; more are answered 503 with Retry-After', positiveInteger, EXPORTER_LIMITS.defaultConcurrentScrapes)
+    .addHelpText('after', helpAfter([
+      'prom-multiproc serve --dir /run/app-metrics --port 9464',
+      'prom-multiproc serve --dir /run/app-metrics --host 0.0.0.0 --bearer-token-file /etc/app/metrics-token',
+    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0.\n' +
+      'Credentials come from files (mode 0600), never from the command line, which other users can read.\n' +
+      `Requests with a body or more than ${EXPORTER_LIMITS.maxHeaderBytes} bytes of headers are refused.`))
+    .action(serve);
+
+  return program;
+}
+
+/** Why `serve` could not listen, with what to do; undefined for other errors. */
+function explainListen(error: NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string }): string | undefined {
+  if (error.syscall === 'getaddrinfo') {
+    return `cannot listen on --host ${error.hostname}: no such address or host name (${error.code}); pass an address of this host, e.g. --host 127.0.0.1 or --host 0.0.0.0`;
+  }
+  if (error.syscall !== 'listen' && error.syscall !== 'bind') return undefined;
+  const host = error.address?.includes(':') ? `[${error.address}]` : error.address;
+  const where = error.port === undefined ? host : `${host}:${error.port}`; // no port when it was 0 (any)
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the port is in use by another process; stop that process, or choose another port with --port`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${error.address} is not an address of this host; pass one of its addresses with --host (127.0.0.1, or 0.0.0.0 for all)`;
+    case 'EACCES':
+      return `cannot listen on ${where}: this user may not listen on port ${error.port} (ports below 1024 need privileges); choose a port of 1024 or more with --port`;
+    default:
+      return `cannot listen on ${where}: ${error.code}; check --host and --port`;
+  }
+}
+
+/** The message for an error whose cause the user can fix; undefined for a bug (shown with its stack). */
+function explain(error: unknown): string | undefined {
+  if (error instanceof MultiprocessDirectoryError || error instanceof MetricConfigurationError) return error.message;
+  const listening = explainListen(error as NodeJS.ErrnoException);
+  if (listening !== undefined) return listening;
+  const { code, path } = error as NodeJS.ErrnoException;
+  if (code === 'ENOENT') return `${path} does not exist; check --dir or PROM_MULTIPROC_DIR ("prom-multiproc clean" creates the directory)`;
+  if (code === 'ENOTDIR') return `${path} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied on ${path}; run as the user that writes the metrics, or change its permissions`;
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  // The library's warnings (a skipped file, a lock-less writer) are not failures: the command
+  // goes on, and they read as warnings rather than as Node's process warnings.
+  setProblemReporter((problem) => process.stderr.write(`warning: ${problem.message}\n`));
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    // Commander has printed its own message (or the help, or the version) already.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    const explained = explain(error);
+    process.stderr.write(`prom-multiproc: ${explained ?? (error as Error).stack ?? String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+// exitCode rather than exit(), so that output still being piped to stdout is not cut off.
+process.exitCode = await main(process.argv);

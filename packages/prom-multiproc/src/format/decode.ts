@@ -1,0 +1,228 @@
+// Decoding a metrics file: its bytes (or entries already in memory) into records whose keys
+// are parsed, checked against the file's type and cached across files. The merge rules that
+// combine records of many files are in scrape/merge.ts.
+
+import {
+  FileFormatError, HEADER_SIZE, readKnownEntries, readUsed, scanView, storedKeyWords, viewOf, type EntrySource, type EntryVisitor,
+} from './format.js';
+import type { MetricType, ParsedFileName } from './fileNames.js';
+import { parsePythonFloat } from './pythonFloat.js';
+import { parseEntryKey, type ParsedKey } from './pythonJson.js';
+
+export type Labels = Record<string, string>;
+
+/** One decoded key, with what the merge needs precomputed once per distinct key. */
+export interface DecodedKey extends ParsedKey {
+  /** The key as it is stored. */
+  raw: string;
+  /** Identifies the label set (label order does not matter). */
+  labelsId: string;
+  /** The labels without `pid`, which a gauge's file identity replaces. */
+  labelsWithoutPid: Labels;
+  labelsWithoutPidId: string;
+  /** What the sample name adds to the metric name (`_total`, `_bucket`, ... or ''). */
+  sampleSuffix: string;
+  /** For a histogram bucket: the bound, and the label set without `le`. */
+  bucketBound?: number;
+  labelsWithoutLe?: Labels;
+  labelsWithoutLeId?: string;
+  /** The key as a file stores it (see storedKeyWords), once it has been read from one. */
+  stored?: Int32Array;
+  /** The file type this key was found valid in, so the next file of that type need not check again. */
+  validIn?: MetricType;
+  /** Scratch space of the merge in progress (scrape/merge.ts's Merger), which only the merge reads. */
+  merging?: object;
+}
+
+export interface RawEntry {
+  key: string;
+  value: number;
+  timestamp: number;
+}
+
+/** One file's entries, decoded: entry i is keys[i], values[i], timestamps[i]. */
+export interface FileRecords {
+  file: ParsedFileName;
+  keys: readonly DecodedKey[];
+  values: Float64Array;
+  timestamps: Float64Array;
+}
+
+/** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
+export type KeyCache = Map<string, DecodedKey>;
+
+function labelsIdOf(labels: Labels): string {
+  return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
+}
+
+
+// The exposition formats' name rules. A name in a file is written into the exposition as it
+// is, so one that breaks them (a space, a quote, a newline) could end a line and add series.
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+// The samples a family of each type may have in the exposition formats; a sample name that
+// only starts with the metric name (`c0total`) would be a series outside its family.
+const SAMPLE_SUFFIXES: Record<MetricType, ReadonlySet<string>> = {
+  counter: new Set(['_total', '_created']),
+  gauge: new Set(['']),
+  histogram: new Set(['_bucket', '_sum', '_count', '_created']),
+  summary: new Set(['_sum', '_count', '_created']),
+};
+
+function checkKeyNames({ metricName, sampleName, labels }: ParsedKey): void {
+  if (!METRIC_NAME.test(metricName)) throw new TypeError(`metric name ${JSON.stringify(metricName)} is not a valid name`);
+  if (!METRIC_NAME.test(sampleName) || !sampleName.startsWith(metricName)) {
+    throw new TypeError(`sample name ${JSON.stringify(sampleName)} is not a valid name of metric ${metricName}`);
+  }
+  for (const name of Object.keys(labels)) {
+    if (!LABEL_NAME.test(name)) throw new TypeError(`label name ${JSON.stringify(name)} is not a valid name`);
+  }
+}
+
+function decodeKey(key: string, cache: KeyCache): DecodedKey {
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  let parsed: ParsedKey;
+  try {
+    parsed = parseEntryKey(key);
+    checkKeyNames(parsed);
+  } catch (error) {
+    throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
+  }
+  const { pid: _pid, ...labelsWithoutPid } = parsed.labels;
+  let labelsWithoutLe: Labels | undefined;
+  let bucketBound: number | undefined;
+  if (parsed.labels.le !== undefined) {
+    const { le, ...rest } = parsed.labels;
+    labelsWithoutLe = rest;
+    try {
+      bucketBound = parsePythonFloat(le);
+    } catch {
+      // Only an error in a histogram file, where le must be a bound; checkedKey checks.
+    }
+  }
+  // Every field set here, in one order: the scrape reads these objects in its hottest loop,
+  // where one shape for all of them keeps property reads fast.
+  const decoded: DecodedKey = {
+    metricName: parsed.metricName,
+    sampleName: parsed.sampleName,
+    labels: parsed.labels,
+    help: parsed.help,
+    raw: key,
+    labelsId: labelsIdOf(parsed.labels),
+    labelsWithoutPid,
+    labelsWithoutPidId: labelsIdOf(labelsWithoutPid),
+    sampleSuffix: parsed.sampleName.slice(parsed.metricName.length),
+    bucketBound,
+    labelsWithoutLe,
+    labelsWithoutLeId: labelsWithoutLe === undefined ? undefined : labelsIdOf(labelsWithoutLe),
+    stored: undefined,
+    validIn: undefined,
+    merging: undefined,
+  };
+  cache.set(key, decoded);
+  return decoded;
+}
+
+function checkedKey(file: ParsedFileName, key: DecodedKey): DecodedKey {
+  if (key.validIn === file.type) return key;
+  if (!SAMPLE_SUFFIXES[file.type].has(key.sampleSuffix)) {
+    throw new FileFormatError(`sample ${key.sampleName} cannot be a sample of the ${file.type} ${key.metricName}`);
+  }
+  if (file.type === 'histogram' && key.labelsWithoutLe !== undefined && key.bucketBound === undefined) {
+    throw new FileFormatError(`bucket bound le="${key.labels.le}" of ${key.sampleName} is not a number`);
+  }
+  key.validIn = file.type;
+  return key;
+}
+
+/**
+ * Decodes one file's bytes. Throws FileFormatError for anything that is not a well-formed
+ * file of the reference format, so the caller can skip the file and name it.
+ *
+ * `previous` is what the same file gave last time: a file only ever appends, so the entries
+ * whose stored bytes are those of the key that stood there are taken without decoding
+ * anything (and when all are, the result shares `previous`'s keys). Any other bytes are
+ * decoded afresh, so a file that was replaced or rewritten is read right, only slower.
+ *
+ * `bytes` may also be an EntrySource, for a file too large to read whole: its entries are
+ * decoded as they are read, so memory follows the distinct keys (`cache`), not the file's size.
+ */
+export function decodeFile(
+  file: ParsedFileName,
+  bytes: Uint8Array | EntrySource,
+  cache: KeyCache = new Map(),
+  previous?: FileRecords,
+): FileRecords {
+  if (!(bytes instanceof Uint8Array)) {
+    // No `previous` for a large file, and no stored words for its keys: the scrape cache keeps
+    // neither its bytes nor its records, so they would never be compared, and would take the
+    // file's size again.
+    const collector = new RecordsCollector(file, cache, [], new Float64Array(16), new Float64Array(16), false);
+    bytes.scan(collector.visit);
+    return collector.records();
+  }
+  const view = viewOf(bytes);
+  const used = readUsed(view.bytes);
+  const known = previous !== undefined && previous.file.type === file.type ? previous.keys : [];
+  // Room for what the file held and a little more; an entry takes at least 24 bytes.
+  const capacity = Math.min(known.length + 16, (used - HEADER_SIZE) >> 3);
+  const values = new Float64Array(capacity);
+  const timestamps = new Float64Array(capacity);
+  const { count, offset } = readKnownEntries(view, used, known, values, timestamps);
+  if (offset >= used && count === known.length) return { file, keys: known, values: values.subarray(0, count), timestamps: timestamps.subarray(0, count) };
+
+  const collector = new RecordsCollector(file, cache, known.slice(0, count), values, timestamps, true);
+  scanView(view, used, offset, collector.visit);
+  return collector.records();
+}
+
+/** Decodes the entries a scan visits into a file's records, appended to `keys` and the arrays after them. */
+class RecordsCollector {
+  constructor(
+    private readonly file: ParsedFileName,
+    private readonly cache: KeyCache,
+    private readonly keys: DecodedKey[],
+    private values: Float64Array,
+    private timestamps: Float64Array,
+    /** Whether to give each key its stored words (see readKnownEntries), for the next read of the file. */
+    private readonly storeKeys: boolean,
+  ) {}
+
+  readonly visit: EntryVisitor = (view, keyStart, keyLength, value, timestamp) => {
+    const key = checkedKey(this.file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), this.cache));
+    if (this.storeKeys) key.stored ??= storedKeyWords(view, keyStart, keyLength);
+    const count = this.keys.length;
+    if (count === this.values.length) {
+      const capacity = Math.max(count * 2, 16);
+      this.values = grown(this.values, capacity);
+      this.timestamps = grown(this.timestamps, capacity);
+    }
+    this.values[count] = value;
+    this.timestamps[count] = timestamp;
+    this.keys.push(key);
+  };
+
+  records(): FileRecords {
+    const count = this.keys.length;
+    return { file: this.file, keys: this.keys, values: this.values.subarray(0, count), timestamps: this.timestamps.subarray(0, count) };
+  }
+}
+
+function grown(array: Float64Array, capacity: number): Float64Array {
+  const larger = new Float64Array(capacity);
+  larger.set(array);
+  return larger;
+}
+
+/** Decodes entries that are already in memory (single-process mode has no file to read). */
+export function decodeEntries(file: ParsedFileName, entries: Iterable<RawEntry>, cache: KeyCache = new Map()): FileRecords {
+  const list = [...entries];
+  return {
+    file,
+    keys: list.map((entry) => checkedKey(file, decodeKey(entry.key, cache))),
+    values: Float64Array.from(list, (entry) => entry.value),
+    timestamps: Float64Array.from(list, (entry) => entry.timestamp),
+  };
+}
