@@ -53,10 +53,15 @@ function samplesOfFamilies(families: MetricFamily[]): Samples {
 
 /** The samples of a text exposition (no escapes needed: the test's label values have none). */
 /** The samples of an exposition, without the collector's own prom_multiproc_* families. */
+/** The summary's quantile lines of a scrape (approximate by design: checked apart from the exact samples). */
+function quantileLinesOf(text: string): string[] {
+  return text.split('\n').filter((line) => /\{(?:.*,)?quantile="/.test(line));
+}
+
 function samplesOfText(text: string): Samples {
   const samples: Samples = new Map();
   for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#') || line.startsWith('prom_multiproc_')) continue;
+    if (line === '' || line.startsWith('#') || line.startsWith('prom_multiproc_') || quantileLinesOf(line).length > 0) continue;
     const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     assert.ok(match, `unparsable exposition line: ${line}`);
     const labels: Labels = {};
@@ -236,6 +241,8 @@ describe(`node:cluster with ${WORKER_COUNT} workers writing one directory`, { ti
     });
     const text = await new MultiprocessRegistry({ dir }).metrics();
     assertSamples(samplesOfText(text), expected, 'registry text');
+    // The workers' summary shows prom-client's seven default quantiles, merged.
+    assert.deepEqual(quantileLinesOf(text).map((line) => /quantile="([^"]+)"/.exec(line)![1]), ['0.01', '0.05', '0.5', '0.9', '0.95', '0.99', '0.999']);
     assert.match(text, /^prom_multiproc_scrape_files 40$/m);
     assert.match(text, /^prom_multiproc_scrape_files_skipped 0$/m);
   });
