@@ -58,4 +58,64 @@ describe('prom-multiproc serve', () => {
       child.kill('SIGKILL');
     }
   });
+
+  /** Starts `serve` under a shell (as npx does: it passes no SIGTERM on), returns the exporter's pid and a line reader. */
+  async function serveUnderShell(extra: string[]): Promise<{ shell: ReturnType<typeof spawn>; pid: number; lines: string[] }> {
+    const command = [process.execPath, '--import', 'tsx', cli, 'serve', '--dir', dir, '--port', '0', ...extra].map((part) => `'${part}'`).join(' ');
+    const shell = spawn('sh', ['-c', `${command} & echo "pid $!"; wait`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    const pid = await new Promise<number>((resolve, reject) => {
+      let exporterPid: number | undefined;
+      const timer = setTimeout(() => reject(new Error(`serve did not start in 20 s: ${lines.join(' | ')}`)), 20_000);
+      createInterface({ input: shell.stdout! }).on('line', (line) => {
+        lines.push(line);
+        const started = /^pid (\d+)$/.exec(line);
+        if (started) exporterPid = Number(started[1]);
+        if (/on http:\/\/\S+\/metrics/.test(line) && exporterPid !== undefined) {
+          clearTimeout(timer);
+          resolve(exporterPid);
+        }
+      });
+    });
+    return { shell, pid, lines };
+  }
+
+  function running(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (condition()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return condition();
+  }
+
+  it('stops when its parent goes without passing a signal on (npx, a shell), and says why', async () => {
+    const { shell, pid, lines } = await serveUnderShell([]);
+    try {
+      shell.kill('SIGKILL');
+      assert.ok(await waitFor(() => !running(pid), 10_000), 'the exporter is still running after its parent exited');
+      assert.ok(lines.some((line) => line === 'parent process exited: stopping'), lines.join('\n'));
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('keeps serving after its parent goes with --no-exit-with-parent', async () => {
+    const { shell, pid } = await serveUnderShell(['--no-exit-with-parent']);
+    try {
+      shell.kill('SIGKILL');
+      assert.equal(await waitFor(() => !running(pid), 2_000), false, 'it stopped although told not to');
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
 });

@@ -123,6 +123,8 @@ interface ServeOptions {
   bearerTokenFile?: string;
   basicAuthFile?: string;
   maxConcurrentScrapes: number;
+  /** false with --no-exit-with-parent. */
+  exitWithParent: boolean;
 }
 
 function positiveInteger(text: string): number {
@@ -160,13 +162,33 @@ async function serve(options: ServeOptions, command: Command): Promise<void> {
   console.log(`serving ${dir} on ${exporter.url}/metrics${auth}`);
   // Graceful: stop accepting, let scrapes in progress finish, then exit 0.
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.log(`${signal}: stopping`);
+    let stopping = false;
+    const stop = (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(parentWatch);
+      console.log(`${reason}: stopping`);
       exporter.close().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    const parentWatch = options.exitWithParent === false ? undefined : watchParent(() => stop('parent process exited'));
   });
+}
+
+// npx (and `npm exec`, or a shell) does not pass SIGTERM on to the command it runs: when a
+// supervisor stops it, the exporter would be left serving, re-parented. A changed parent pid
+// tells; so does the parent pid 1 being a new one (a process started by init keeps it).
+const PARENT_POLL_MS = 500;
+
+function watchParent(onGone: () => void): NodeJS.Timeout | undefined {
+  const parent = process.ppid;
+  if (parent <= 1) return undefined;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) onGone();
+  }, PARENT_POLL_MS);
+  timer.unref();
+  return timer;
 }
 
 function buildProgram(): Command {
@@ -226,10 +248,12 @@ function buildProgram(): Command {
     .option('--bearer-token-file <path>', 'require "Authorization: Bearer <token>", the token being the content of this file', credentialsFile(readBearerTokenFile))
     .option('--basic-auth-file <path>', 'require HTTP basic auth by one of the users of this file of "user:password" lines', credentialsFile(readBasicAuthFile))
     .option('--max-concurrent-scrapes <n>', 'scrapes merged at once; more are answered 503 with Retry-After', positiveInteger, EXPORTER_LIMITS.defaultConcurrentScrapes)
+    .option('--no-exit-with-parent', 'keep serving when the parent process exits (by default the exporter stops, so one started through npx or a shell is not left behind)')
     .addHelpText('after', helpAfter([
       'prom-multiproc serve --dir /run/app-metrics --port 9464',
       'prom-multiproc serve --dir /run/app-metrics --host 0.0.0.0 --bearer-token-file /etc/app/metrics-token',
-    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0.\n' +
+    ], 'SIGTERM or SIGINT stops it gracefully: scrapes in progress finish, then it exits with 0. So does the exit of its parent process\n' +
+      '(npx does not pass SIGTERM on); under a supervisor, run the bin directly or with exec (exec npx prom-multiproc serve ...).\n' +
       'Credentials come from files (mode 0600), never from the command line, which other users can read.\n' +
       `Requests with a body or more than ${EXPORTER_LIMITS.maxHeaderBytes} bytes of headers are refused.`))
     .action(serve);
