@@ -2,8 +2,9 @@
 // both modules must give the same OpenMetrics text, apart from the exemplars' timestamps (the
 // time of each call), which are checked to lie within the scenario and then blanked.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as promClient from 'prom-client';
+import { emptyRegistersAroundEachTest } from '../../../../test/helpers/sideBySide.js';
 import * as ours from '../index.js';
 
 // Both modules are called through our declarations: prom-client's type exemplar labels as the
@@ -11,16 +12,7 @@ import * as ours from '../index.js';
 type Client = typeof ours;
 const theirs = promClient as unknown as Client;
 
-beforeEach(() => {
-  delete process.env.PROM_MULTIPROC_DIR;
-  delete process.env.PROMETHEUS_MULTIPROC_DIR;
-  promClient.register.clear();
-  ours.register.clear();
-});
-afterEach(() => {
-  promClient.register.clear();
-  ours.register.clear();
-});
+emptyRegistersAroundEachTest();
 
 function openMetricsRegistry(client: Client): ours.Registry {
   return new client.Registry(client.Registry.OPENMETRICS_CONTENT_TYPE);

@@ -1,23 +1,15 @@
 // The registry model and the exposition, side by side with prom-client 15 in one process (no
 // directory): the same calls on both modules must give the same text, JSON and errors.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as promClient from 'prom-client';
+import { emptyRegistersAroundEachTest } from '../../../../test/helpers/sideBySide.js';
 import * as ours from '../index.js';
 
 type Client = typeof promClient;
 const clients: [string, Client][] = [['prom-client', promClient], ['prom-multiproc', ours as unknown as Client]];
 
-beforeEach(() => {
-  delete process.env.PROM_MULTIPROC_DIR;
-  delete process.env.PROMETHEUS_MULTIPROC_DIR;
-  promClient.register.clear();
-  ours.register.clear();
-});
-afterEach(() => {
-  promClient.register.clear();
-  ours.register.clear();
-});
+emptyRegistersAroundEachTest();
 
 /** Runs `scenario` on both clients and returns both results. */
 async function both<T>(scenario: (client: Client) => Promise<T> | T): Promise<{ expected: T; actual: T }> {
