@@ -26,7 +26,8 @@ export interface IncrementWithExemplar<T extends string = string> {
 
 export class CounterChild {
   constructor(
-    private readonly cell: Cell,
+    /** The series' value (read by the registry in one process). */
+    readonly cell: Cell,
     private readonly metricName: string,
   ) {}
 
@@ -64,6 +65,10 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
   protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
     const total = `${this.storedName}_total`;
     return (family?.samples ?? []).filter((sample) => sample.name === total).map((sample) => ({ value: sample.value, labels: this.inLabelOrder(sample.labels) }));
+  }
+
+  protected ownValues(): MetricValue[] {
+    return Array.from(this.ownSeries(), ([child, labels]) => ({ value: child.cell.value, labels }));
   }
 
   protected createChild(labelValues: readonly LabelText[]): CounterChild {

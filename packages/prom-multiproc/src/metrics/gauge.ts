@@ -1,4 +1,5 @@
 import { MetricConfigurationError } from '../common/errors.js';
+import type { MetricValue } from '../scrape/exposition.js';
 import { isGaugeMode, type FileKind, type GaugeMode } from '../format/fileNames.js';
 import type { Cell } from '../storage/cell.js';
 import { invalidNumber } from './validation.js';
@@ -43,7 +44,8 @@ function checkDelta(gauge: GaugeSettings, delta: unknown): void {
 
 export class GaugeChild {
   constructor(
-    private readonly cell: Cell,
+    /** The series' value (read by the registry in one process). */
+    readonly cell: Cell,
     private readonly gauge: GaugeSettings,
   ) {}
 
@@ -106,6 +108,10 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
 
   protected override storageKind(): FileKind {
     return this.fileKind(this.multiprocessMode);
+  }
+
+  protected ownValues(): MetricValue[] {
+    return Array.from(this.ownSeries(), ([child, labels]) => ({ value: child.cell.value, labels }));
   }
 
   protected createChild(labelValues: readonly LabelText[]): GaugeChild {

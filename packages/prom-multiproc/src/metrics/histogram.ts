@@ -28,10 +28,10 @@ export interface ObserveWithExemplar<T extends string = string> {
 
 export class HistogramChild {
   constructor(
-    private readonly sum: Cell,
+    readonly sum: Cell,
     /** Non-cumulative counts, one per bound, as the file stores them. */
-    private readonly counts: readonly Cell[],
-    private readonly bounds: Float64Array,
+    readonly counts: readonly Cell[],
+    readonly bounds: Float64Array,
     private readonly metricName: string,
   ) {}
 
@@ -103,6 +103,22 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
       }
       values.push({ value: sum?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_sum` });
       values.push({ value: count?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_count` });
+    }
+    return values;
+  }
+
+  protected ownValues(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (const [child, labels] of this.ownSeries()) {
+      let cumulative = 0;
+      child.counts.forEach((count, i) => {
+        cumulative += count.value;
+        const bound = child.bounds[i]!;
+        const exemplar = bound === Infinity && this.enableExemplars ? undefined : null;
+        values.push({ value: cumulative, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: `${this.name}_bucket`, exemplar });
+      });
+      values.push({ value: child.sum.value, labels: { ...labels }, metricName: `${this.name}_sum` });
+      values.push({ value: cumulative, labels: { ...labels }, metricName: `${this.name}_count` });
     }
     return values;
   }

@@ -46,10 +46,10 @@ export interface MetricConfiguration<T extends string = string> {
 }
 
 /** Puts each sample's latest exemplar on its value (the values are in the family's sample order, per type). */
-function attachExemplars(family: MetricFamily, values: MetricValue[], exemplars: ExemplarsBySample): void {
+function attachExemplars(type: string, storedName: string, values: MetricValue[], exemplars: ExemplarsBySample): void {
   if (exemplars.size === 0) return;
   for (const value of values) {
-    const sampleName = value.metricName ?? (family.type === 'counter' ? `${family.name}_total` : family.name);
+    const sampleName = value.metricName ?? (type === 'counter' ? `${storedName}_total` : storedName);
     const labels: Record<string, string> = {};
     for (const [name, label] of Object.entries(value.labels ?? {})) labels[name] = String(label);
     const exemplar = exemplars.get(sampleName, labels);
@@ -141,7 +141,7 @@ export abstract class Metric<Child, T extends string = string> {
     const store = this.configuredStore ?? defaultStore();
     this.boundStore = store;
     this.claimSeries(store);
-    if (this.labelNames.length === 0 && this.unlabelled === undefined) this.unlabelled = this.createChild([]);
+    if (this.labelNames.length === 0 && this.unlabelled === undefined) this.unlabelled = this.makeChild([]);
     if (this.collect !== undefined && store.dir !== undefined) collectPeriodically(this);
     return store;
   }
@@ -192,12 +192,35 @@ export abstract class Metric<Child, T extends string = string> {
       if (this.collect !== undefined) await this.collect();
     },
     objectFrom: async (view) => {
-      const family = view.families.get(this.storedMetricName());
-      const values = await this.valuesOf(family, view);
-      if (this.enableExemplars && family !== undefined) attachExemplars(family, values, view.exemplars());
+      // One process (no directory): this metric's own series, read from its cells as prom-client
+      // reads its own map; the merge of the store is for the directory's many processes.
+      const values = view.dir === undefined ? this.ownValues() : await this.valuesOf(view.families.get(this.storedMetricName()), view);
+      if (this.enableExemplars) attachExemplars(this.type, this.storedMetricName(), values, view.exemplars());
       return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
     },
   };
+
+  /** The labels of each series this object made, in the order it made them (prom-client's order). */
+  private readonly seriesLabels = new Map<Child, Record<string, string>>();
+
+  /** This process's values of this metric's own series, shaped as prom-client's get() shapes them. */
+  protected abstract ownValues(): MetricValue[];
+
+  /** Each series this object made, with its labels, in the order it made them. */
+  protected ownSeries(): Iterable<[Child, Record<string, string>]> {
+    return this.seriesLabels;
+  }
+
+  /** Makes a child and remembers its labels (the label objects' names with a value, in labelNames order). */
+  private makeChild(texts: readonly LabelText[]): Child {
+    const child = this.createChild(texts);
+    const labels: Record<string, string> = {};
+    this.labelNames.forEach((name, i) => {
+      if (texts[i] !== undefined) labels[name] = texts[i]!;
+    });
+    this.seriesLabels.set(child, labels);
+    return child;
+  }
 
   /** The entry key of one of this metric's samples, for the labels of a label object (or none). */
   protected entryKeyOf(sampleName: string, labels: LabelValues<T> | undefined, extraName?: string, extraValue?: string): string {
@@ -321,7 +344,8 @@ export abstract class Metric<Child, T extends string = string> {
     if (this.enableExemplars) exemplarSink(this.store).remove((key) => key.startsWith(prefix));
     for (const child of this.allChildren()) this.childRemoved(child);
     this.children.clear();
-    this.unlabelled = this.labelNames.length === 0 ? this.createChild([]) : undefined;
+    this.seriesLabels.clear();
+    this.unlabelled = this.labelNames.length === 0 ? this.makeChild([]) : undefined;
   }
 
   /** Python's name for reset(): every label set goes. */
@@ -346,7 +370,10 @@ export abstract class Metric<Child, T extends string = string> {
     for (let i = 0; i < texts.length - 1 && level !== undefined; i++) level = level.get(childKey(texts[i])) as ChildMap<Child> | undefined;
     const last = childKey(texts[texts.length - 1]);
     const child = level?.get(last);
-    if (child !== undefined) this.childRemoved(child as Child);
+    if (child !== undefined) {
+      this.childRemoved(child as Child);
+      this.seriesLabels.delete(child as Child);
+    }
     level?.delete(last);
   }
 
@@ -421,7 +448,7 @@ export abstract class Metric<Child, T extends string = string> {
     const lastKey = childKey(this.textOf(count - 1, values[count - 1]));
     let child = level.get(lastKey) as Child | undefined;
     if (child === undefined) {
-      child = this.createChild(values.map((value, i) => this.textOf(i, value)));
+      child = this.makeChild(values.map((value, i) => this.textOf(i, value)));
       level.set(lastKey, child);
     }
     return child;

@@ -24,8 +24,8 @@ function rejectObservation(metricName: string, value: unknown): never {
 
 export class SummaryChild {
   constructor(
-    private readonly count: Cell,
-    private readonly sum: Cell,
+    readonly count: Cell,
+    readonly sum: Cell,
     private readonly metricName: string,
     /** Undefined only while remove() learns the entry keys. */
     readonly quantiles: SummaryQuantiles | undefined,
@@ -80,7 +80,7 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
       const key = this.keyOfSeries(sum.labels);
       const count = counts.get(key);
       const labels = this.inLabelOrder(sum.labels);
-      for (const [quantile, value] of merged !== undefined ? this.mergedQuantiles(merged.get(key)) : this.ownQuantiles(key)) {
+      for (const [quantile, value] of this.mergedQuantiles(merged?.get(key))) {
         values.push({ labels: { quantile, ...labels }, value: value || 0 });
       }
       values.push({ value: sum.value, labels, metricName: `${this.name}_sum` });
@@ -110,15 +110,15 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
     return shown;
   }
 
-  /** This process's quantiles of one series (single-process mode). */
-  private ownQuantiles(key: string): [number, number][] {
-    for (const child of this.allChildren()) {
-      if (child.quantiles?.key === key) {
-        const own = child.quantiles.values();
-        return this.percentiles.map((quantile, i) => [quantile, own[i]!]);
-      }
+  protected ownValues(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (const [child, labels] of this.ownSeries()) {
+      const quantiles = child.quantiles?.values() ?? [];
+      this.percentiles.forEach((quantile, i) => values.push({ labels: { quantile, ...labels }, value: quantiles[i] || 0 }));
+      values.push({ value: child.sum.value, labels, metricName: `${this.name}_sum` });
+      values.push({ value: child.count.value, labels, metricName: `${this.name}_count` });
     }
-    return this.percentiles.map((quantile) => [quantile, 0]);
+    return values;
   }
 
   protected override childRemoved(child: SummaryChild): void {

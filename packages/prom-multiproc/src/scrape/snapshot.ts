@@ -1,8 +1,8 @@
-// What a registry or a metric's get() reads its values from: each store's merged families,
-// read once per scrape. A store of the shared directory gives every process's values (the
-// directory's merge); a memory store gives this process's own.
+// What a registry or a metric's get() reads its values from, once per scrape: for a store of the
+// shared directory, the directory's merge (every process's values); for a memory store (one
+// process), only its exemplars, as the metrics read their own cells.
 
-import { collectDirectory, collectStore, collectionHealth } from './collector.js';
+import { collectDirectory, collectionHealth } from './collector.js';
 import type { MetricFamily } from './merge.js';
 import { ScrapeCache } from './scrapeCache.js';
 import { ExemplarsBySample } from './mergeExemplars.js';
@@ -14,7 +14,7 @@ import { readDirectoryQuantiles } from './sketchFileReader.js';
 import { existingDefaultStore } from '../storage/defaultStore.js';
 import type { SeriesStore } from '../storage/store.js';
 
-/** The merged families of one store (or directory), by the merge's family name. */
+/** The merged families of one directory, by the merge's family name (empty for a memory store). */
 export interface StoreView {
   families: Map<string, MetricFamily>;
   /** The directory's families in merge order, and the scrape's own health gauges (directories only). */
@@ -36,7 +36,6 @@ function lazily<T>(load: () => T): () => T {
 /** Caches kept open between scrapes, one per directory (see ScrapeCache). */
 export class SnapshotCaches {
   private readonly caches = new Map<string, ScrapeCache>();
-  private readonly memoryKeys = new Map<SeriesStore, ScrapeCache['keys']>();
 
   constructor(private readonly keepFiles: boolean) {}
 
@@ -47,15 +46,6 @@ export class SnapshotCaches {
       this.caches.set(dir, cache);
     }
     return cache;
-  }
-
-  keysOf(store: SeriesStore): ScrapeCache['keys'] {
-    let keys = this.memoryKeys.get(store);
-    if (keys === undefined) {
-      keys = new Map();
-      this.memoryKeys.set(store, keys);
-    }
-    return keys;
   }
 
   close(): void {
@@ -84,9 +74,9 @@ export async function readStores(stores: Iterable<SeriesStore>, caches: Snapshot
   for (const store of new Set(stores)) {
     const dir = store.dir;
     if (dir === undefined) {
-      const families = collectStore(store, caches.keysOf(store)).families;
+      // One process's metrics read their own cells (see Metric's ownValues): nothing to merge.
       const exemplars = lazily(() => new ExemplarsBySample(exemplarSink(store).exemplars()));
-      byStore.set(store, { families: indexed(families), ordered: families, health: [], exemplars });
+      byStore.set(store, { families: new Map(), ordered: [], health: [], exemplars });
     } else {
       writers.set(dir, [...(writers.get(dir) ?? []), store]);
     }
