@@ -2,7 +2,7 @@ import { floatToGoString, parsePythonFloat } from '../format/pythonFloat.js';
 import type { Cell } from '../storage/cell.js';
 import { checkBuckets, invalidNumber } from './validation.js';
 import type { MetricValue } from '../scrape/exposition.js';
-import type { MetricFamily, Sample } from '../scrape/merge.js';
+import type { MetricFamily } from '../scrape/merge.js';
 import { Metric, startClock, touch, type LabelText, type LabelValues, type MetricConfiguration } from './metric.js';
 
 /** prom-client's default bounds, in seconds. */
@@ -79,30 +79,35 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
 
   /** prom-client's order: per series, its buckets by bound (le as a number, +Inf as text), _sum, _count. */
   protected override valuesOf(family: MetricFamily | undefined): MetricValue[] {
-    const series = new Map<string, { labels: Record<string, string>; buckets: Sample[]; sum?: Sample; count?: Sample }>();
+    const bucketName = `${this.name}_bucket`;
+    const sumName = `${this.name}_sum`;
+    const series = new Map<string, { labels: Record<string, string>; buckets: { bound: number; value: number }[]; sum: number; count: number }>();
     for (const sample of family?.samples ?? []) {
-      const { le, ...unordered } = sample.labels;
-      const labels = this.inLabelOrder(unordered);
-      const id = JSON.stringify(labels);
+      const sampleLabels = sample.labels;
+      // A merged series' labels come in one order (its key's), so they identify it as they are.
+      let id = '';
+      for (const name in sampleLabels) if (name !== 'le') id += `${name}\u0001${sampleLabels[name]}\u0000`;
       let entry = series.get(id);
       if (entry === undefined) {
-        entry = { labels, buckets: [] };
+        const { le: _le, ...labels } = sampleLabels;
+        entry = { labels: this.inLabelOrder(labels), buckets: [], sum: 0, count: 0 };
         series.set(id, entry);
       }
-      if (sample.name.endsWith('_bucket') && le !== undefined) entry.buckets.push(sample);
-      else if (sample.name.endsWith('_sum')) entry.sum = sample;
-      else if (sample.name.endsWith('_count')) entry.count = sample;
+      const le = sampleLabels.le;
+      if (le !== undefined && sample.name === bucketName) entry.buckets.push({ bound: boundOf(le), value: sample.value });
+      else if (sample.name === sumName) entry.sum = sample.value;
+      else if (le === undefined) entry.count = sample.value;
     }
     const values: MetricValue[] = [];
     for (const { labels, buckets, sum, count } of series.values()) {
-      const bounded = buckets.map((sample) => ({ sample, bound: parsePythonFloat(sample.labels.le!) })).sort((a, b) => a.bound - b.bound);
-      for (const { sample, bound } of bounded) {
+      buckets.sort((a, b) => a.bound - b.bound);
+      for (const { bound, value } of buckets) {
         // prom-client's shape: `exemplar: null` on each bucket, none on +Inf when exemplars are on.
         const exemplar = bound === Infinity && this.enableExemplars ? undefined : null;
-        values.push({ value: sample.value, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: `${this.name}_bucket`, exemplar });
+        values.push({ value, labels: { le: bound === Infinity ? '+Inf' : bound, ...labels }, metricName: bucketName, exemplar });
       }
-      values.push({ value: sum?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_sum` });
-      values.push({ value: count?.value ?? 0, labels: { ...labels }, metricName: `${this.name}_count` });
+      values.push({ value: sum, labels: { ...labels }, metricName: sumName });
+      values.push({ value: count, labels: { ...labels }, metricName: `${this.name}_count` });
     }
     return values;
   }
@@ -176,4 +181,16 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
   zero(labels?: LabelValues<T>): void {
     this.childFromLabels(labels).zero();
   }
+}
+
+// Bucket bounds as text in the merged labels, parsed once per distinct text.
+const bounds = new Map<string, number>();
+
+function boundOf(le: string): number {
+  let bound = bounds.get(le);
+  if (bound === undefined) {
+    bound = parsePythonFloat(le);
+    if (bounds.size < 10_000) bounds.set(le, bound);
+  }
+  return bound;
 }
