@@ -104,7 +104,8 @@ export abstract class Metric<Child, T extends string = string> {
     }
     this.collect = config.collect;
     this.enableExemplars = config.enableExemplars === true;
-    this.configuredStore = config.store ?? (this.aggregator === 'omit' ? new MemoryStore() : undefined);
+    // omit: this process's own, whatever store it was given.
+    this.configuredStore = this.aggregator === 'omit' ? new MemoryStore() : config.store;
     this.registers = config.registers ?? [globalRegister()];
   }
 
