@@ -19,13 +19,12 @@
 // reads `exemplarSink(store).exemplars()` there, and readDirectoryExemplars(dir)
 // (scrape/readExemplars.ts) in multiprocess mode, after flushing this process's sink.
 
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { temporaryNameOf } from '../format/fileNames.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { decodeExemplarFile, encodeExemplarFile, exemplarFileName, type Exemplar } from '../format/exemplarFormat.js';
+import { replaceWhole } from './replaceWhole.js';
 import type { SeriesStore } from './store.js';
 
 export type { Exemplar } from '../format/exemplarFormat.js';
@@ -45,9 +44,6 @@ export interface ExemplarSink {
 
 // After a failed write, try again this often (a full disk may be freed, a directory recreated).
 const RETRY_AFTER_MS = 1000;
-// As the .db files: the owner writes, the service's group may read, others nothing.
-const FILE_MODE = 0o640;
-const CREATE_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 // As FileStore: once per turn in the main thread; in a worker thread at the end of the run
 // that recorded, as terminate() runs no 'exit' listener.
 const scheduleFlush: (flush: () => void) => void = isMainThread ? setImmediate : queueMicrotask;
@@ -145,7 +141,7 @@ class FileExemplarSink extends MemoryExemplarSink {
     this.scheduled = false;
     if (!this.dirty) return;
     try {
-      writeWhole(this.file, encodeExemplarFile(this.latest));
+      replaceWhole(this.file, encodeExemplarFile(this.latest));
       this.dirty = false;
       forgetReport(`exemplar-write\u0000${this.file}`);
     } catch (error) {
@@ -204,28 +200,6 @@ function readOwnFile(file: string): Map<string, Exemplar> {
   }
 }
 
-/** Replaces `file` with `bytes` at once: written under a temporary name no reader lists, then renamed. */
-function writeWhole(file: string, bytes: Buffer): void {
-  const temporary = temporaryNameOf(file, process.pid, randomBytes(4).toString('hex'));
-  const fd = fs.openSync(temporary, CREATE_NEW, FILE_MODE);
-  let open = true;
-  try {
-    let offset = 0;
-    while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
-    open = false;
-    fs.closeSync(fd);
-    // A rename replaces a symlink planted under the name rather than writing through it.
-    fs.renameSync(temporary, file);
-  } catch (error) {
-    if (open) fs.closeSync(fd);
-    try {
-      fs.unlinkSync(temporary);
-    } catch {
-      // nothing to tidy
-    }
-    throw error;
-  }
-}
 
 const openSinks = new Set<FileExemplarSink>();
 let exitHookInstalled = false;

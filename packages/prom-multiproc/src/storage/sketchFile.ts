@@ -18,22 +18,19 @@
 // them on, as the metrics files carry their counts on: windowed ones until their slots age out,
 // the others for good (records of one series without a window are merged into one, so the
 // file does not grow with restarts). An unreadable file is reported and started anew.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from '../common/errors.js';
-import { temporaryNameOf, writerIdentityProblem } from '../format/fileNames.js';
+import { writerIdentityProblem } from '../format/fileNames.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { SketchFormatError } from '../sketch/bytes.js';
 import { decodeQuantileFile, encodeQuantileFile, type QuantileRecord } from '../sketch/quantileFile.js';
 import { quantileFileNameOf } from '../sketch/quantileFileName.js';
 import { slotInWindow } from '../sketch/slidingWindow.js';
+import { replaceWhole } from './replaceWhole.js';
 
 export const DEFAULT_WRITE_INTERVAL_MS = 1000;
-// As the metrics files: the owner writes, the group (a scraper of the service's group) reads.
-const FILE_MODE = 0o640;
-// O_NOFOLLOW: a symlink planted in a shared directory must not redirect our writes or reads.
-const CREATE_TEMPORARY = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+// O_NOFOLLOW: a symlink planted in a shared directory must not redirect our reads.
 const OPEN_FOR_READING = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 export interface QuantileFileWriterOptions {
@@ -122,7 +119,7 @@ export class QuantileFileWriter {
     this.pending = false;
     this.lastWriteAt = performance.now();
     try {
-      writeWhole(this.path, encodeQuantileFile({ writtenAtMs: this.now(), records: this.records() }));
+      replaceWhole(this.path, encodeQuantileFile({ writtenAtMs: this.now(), records: this.records() }));
       this.writes++;
       forgetReport(`quantile-write\u0000${this.path}`);
     } catch (error) {
@@ -219,23 +216,6 @@ function consolidate(records: readonly QuantileRecord[]): Map<string, QuantileRe
   return byKey;
 }
 
-/** Writes `bytes` as the whole of `file`, through a temporary name and a rename. */
-function writeWhole(file: string, bytes: Uint8Array): void {
-  const temporary = temporaryNameOf(file, process.pid, randomBytes(4).toString('hex'));
-  const fd = fs.openSync(temporary, CREATE_TEMPORARY, FILE_MODE);
-  let open = true;
-  try {
-    let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
-    open = false;
-    fs.closeSync(fd);
-    fs.renameSync(temporary, file);
-  } catch (error) {
-    if (open) fs.closeSync(fd);
-    fs.rmSync(temporary, { force: true });
-    throw error;
-  }
-}
 
 const openWriters = new Map<string, QuantileFileWriter>();
 let exitHookInstalled = false;
