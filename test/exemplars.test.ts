@@ -17,21 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { cleanDirectory, Registry, setProblemReporter } from '../packages/prom-multiproc/src/index.js';
 import { exemplarMetrics } from './helpers/exemplarMetrics.js';
 import { ensurePrometheus, query, startPrometheus, type RunningPrometheus } from './helpers/prometheusServer.js';
+import { sleep, waitFor } from './helpers/waitFor.js';
 
 const WRITER = fileURLToPath(new URL('./helpers/exemplarWriter.ts', import.meta.url));
 const JOB = 'exemplars';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, explain = () => ''): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
-    await sleep(250);
-  }
-}
 
 /** What a writer answers once a command is on disk: the times around the call (in seconds), and a timer's seconds. */
 interface Done {
@@ -272,7 +261,7 @@ describe('exemplars written by several processes', () => {
     const counters = await waitFor('Prometheus to hold the counter exemplars', async () => {
       const found = newestBySeries(await queryExemplars(url, 'test_jobs_total', start, end()), 'queue');
       return found.get('a')?.trace === 'w1-newer' && found.get('b')?.trace === 'w2-b' ? found : undefined;
-    }, 60_000, explain);
+    }, 60_000, { explain });
     for (const queue of ['a', 'b']) {
       const exemplar = served.sample('test_jobs_total', { queue })!.exemplar!;
       assert.deepEqual(counters.get(queue), { trace: exemplar.labels.trace_id, timestamp: exemplar.timestamp, value: exemplar.value }, queue);
@@ -284,7 +273,7 @@ describe('exemplars written by several processes', () => {
     const buckets = await waitFor('Prometheus to hold the bucket exemplars', async () => {
       const found = newestBySeries(await queryExemplars(url, 'test_latency_seconds_bucket{route="/"}', start, end()), 'le');
       return found.size >= 3 ? found : undefined;
-    }, 60_000, explain);
+    }, 60_000, { explain });
     assert.deepEqual(
       Object.fromEntries([...buckets].map(([le, exemplar]) => [le, [exemplar.trace, exemplar.value]])),
       { '0.1': ['w2-fast', 0.07], '0.5': ['w2-mid', 0.3], '+Inf': ['w3-slow', 5] },
@@ -295,7 +284,7 @@ describe('exemplars written by several processes', () => {
     await waitFor('Prometheus to hold the newest bucket exemplar', async () => {
       const found = newestBySeries(await queryExemplars(url, 'test_latency_seconds_bucket{route="/",le="0.1"}', start, end()), 'le');
       return found.get('0.1')?.trace === 'w3-latest' ? true : undefined;
-    }, 60_000, explain);
+    }, 60_000, { explain });
     assert.deepEqual(warnings, []);
   });
 

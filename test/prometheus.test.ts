@@ -25,23 +25,12 @@ import {
   type PrometheusTools,
   type RunningPrometheus,
 } from './helpers/prometheusServer.js';
+import { waitFor } from './helpers/waitFor.js';
 
 const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
 const clusterPrimary = path.join(repoRoot, 'test', 'helpers', 'httpClusterPrimary.ts');
 const JOB = 'prom-multiproc';
 const BROKEN_JOB = 'broken-openmetrics';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, explain = () => ''): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
-    await sleep(250);
-  }
-}
 
 /** One request on a fresh connection, so the cluster spreads them over its workers. */
 function request(port: number, pathname: string): Promise<number> {
@@ -153,7 +142,7 @@ describe('a real Prometheus server scraping prom-multiproc serve', () => {
         return result?.value === sentTotal ? result.value : undefined;
       },
       60_000,
-      () => prometheus!.logTail(),
+      { explain: () => prometheus!.logTail() },
     );
     assert.equal(total, sentTotal);
     const byStatus = await query(prometheus!.url, 'sum by (status) (http_requests_total)');
@@ -170,7 +159,7 @@ describe('a real Prometheus server scraping prom-multiproc serve', () => {
         return all.length === 2 && all.every((target) => !target.lastScrape.startsWith('0001')) ? all : undefined;
       },
       30_000,
-      () => prometheus!.logTail(),
+      { explain: () => prometheus!.logTail() },
     );
     const ours = states.find((target) => target.job === JOB)!;
     assert.equal(ours.lastError, '');

@@ -10,7 +10,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { cleanDirectory, markProcessDead } from '../packages/prom-multiproc/src/lifecycle/processes.js';
 import { decodeQuantileFile } from '../packages/prom-multiproc/src/sketch/quantileFile.js';
@@ -22,6 +21,7 @@ import {
   OWN_PERCENTILES, ownKey, sharedKey, windowedKey, type ChildMessage, type Distribution, type ParentMessage,
 } from './helpers/quantileProtocol.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
+import { waitFor } from './helpers/waitFor.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/quantileWriterChild.ts', import.meta.url));
 const ALPHA = 0.01;
@@ -124,16 +124,6 @@ function assertWithinBound(values: readonly number[], percentiles: readonly numb
   return worst;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await check();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /** How many observations the scrape finds in `key`'s series (0 when it has none). */
 async function scrapedCount(dir: string, key: string): Promise<number> {
   return (await readDirectoryQuantiles(dir)).series.get(key)?.count ?? 0;
@@ -152,7 +142,7 @@ describe('summary quantiles across processes', () => {
         await Promise.all(writers.map((writer) => next(writer, 'observed')));
       }
       const total = 4 * 20_000;
-      await waitFor('every observation in the side files', async () => ((await scrapedCount(dir, sharedKey())) === total ? true : undefined));
+      await waitFor('every observation in the side files', async () => ((await scrapedCount(dir, sharedKey())) === total ? true : undefined), 20_000, { every: 50 });
       const { series, skipped, filesMerged } = await readDirectoryQuantiles(dir);
       assert.deepEqual(skipped, []);
       assert.equal(filesMerged, 4);
@@ -196,7 +186,7 @@ describe('summary quantiles across processes', () => {
       // change; those of the last interval before a SIGKILL may be lost, never earlier ones.
       send(interval!, { type: 'observe', count: 100 });
       await next(interval!, 'observed');
-      await waitFor('k1 to write its observations', async () => ((await scrapedCount(dir, ownKey('k1'))) === 100 ? true : undefined));
+      await waitFor('k1 to write its observations', async () => ((await scrapedCount(dir, ownKey('k1'))) === 100 ? true : undefined), 20_000, { every: 50 });
       send(interval!, { type: 'observe', count: 50 });
       await next(interval!, 'observed');
       interval!.child.kill('SIGKILL');
@@ -269,7 +259,7 @@ describe('summary quantiles across processes', () => {
     try {
       for (const writer of writers) send(writer, { type: 'observe', count: 10 });
       await Promise.all(writers.map((writer) => next(writer, 'observed')));
-      await waitFor('three side files', async () => ((await scrapedCount(dir, sharedKey())) === 30 ? true : undefined));
+      await waitFor('three side files', async () => ((await scrapedCount(dir, sharedKey())) === 30 ? true : undefined), 20_000, { every: 50 });
       const dead = writers[2]!;
       const deadPid = dead.child.pid!;
       await kill(dead);
