@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanDirectory, markProcessDead } from '../packages/prom-multiproc/src/lifecycle/processes.js';
 import { decodeQuantileFile } from '../packages/prom-multiproc/src/sketch/quantileFile.js';
@@ -21,6 +21,7 @@ import {
   OWN_PERCENTILES, ownKey, sharedKey, windowedKey, type ChildMessage, type Distribution, type ParentMessage,
 } from './helpers/quantileProtocol.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
+import { childTracker } from './helpers/trackedChildren.js';
 import { waitFor } from './helpers/waitFor.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/quantileWriterChild.ts', import.meta.url));
@@ -38,26 +39,15 @@ interface Writer {
   stderr(): string;
 }
 
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+const track = childTracker();
 
 function start(dir: string, rawDir: string, identity: string, distribution: Distribution, writeIntervalMs: number): Writer {
   const child = fork(CHILD, [dir, rawDir, identity, distribution, String(writeIntervalMs)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
-  running.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { identity, child, ended, stderr: () => stderr };
+  const { ended, stderr } = track(child);
+  return { identity, child, ended, stderr };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as promClient from 'prom-client';
@@ -21,6 +21,7 @@ import { MemoryStore, Registry, Summary, register } from '../packages/prom-multi
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
 import { draw, type Distribution } from './helpers/summaryDistributions.js';
 import type { ChildLine, ChildSpec } from './helpers/summaryPublicChild.js';
+import { childTracker } from './helpers/trackedChildren.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/summaryPublicChild.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -64,10 +65,7 @@ interface Child {
 
 type Observed = Extract<ChildLine, { type: 'observed' }>;
 
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+const track = childTracker();
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -83,15 +81,7 @@ function spawnChild(name: string, spec: ChildSpec, identity?: string): Child {
   delete env.PROM_MULTIPROC_IDENTITY;
   if (identity !== undefined) env.PROM_MULTIPROC_IDENTITY = identity;
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(spec)], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  running.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    }),
-  );
+  const { ended, stderr } = track(child);
   const lines: ChildLine[] = [];
   const waiting: ((line: ChildLine) => void)[] = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -106,11 +96,11 @@ function spawnChild(name: string, spec: ChildSpec, identity?: string): Child {
     const line = new Promise<ChildLine>((resolve, reject) => {
       waiting.push(resolve);
       // Lines are read before 'exit' is seen only if they were written: give readline a turn.
-      void ended.then((ending) => setTimeout(() => reject(new Error(`${name} ended (${JSON.stringify(ending)}) without a line:\n${stderr}`)), 100));
+      void ended.then((ending) => setTimeout(() => reject(new Error(`${name} ended (${JSON.stringify(ending)}) without a line:\n${stderr()}`)), 100));
     });
     return withTimeout(line, LINE_TIMEOUT_MS, `a line from ${name}`);
   };
-  return { name, process: child, ended, nextLine, stderr: () => stderr };
+  return { name, process: child, ended, nextLine, stderr };
 }
 
 /** Starts every child's observations at once (their windows start together) and returns what each observed. */
