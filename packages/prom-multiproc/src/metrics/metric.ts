@@ -281,18 +281,6 @@ export abstract class Metric<Child, T extends string = string> {
     return this.capturing !== undefined;
   }
 
-  /** Every child made so far. */
-  protected *allChildren(): Iterable<Child> {
-    if (this.unlabelled !== undefined) yield this.unlabelled;
-    const walk = function* (level: ChildMap<Child>, depth: number, leaf: number): Iterable<Child> {
-      for (const value of level.values()) {
-        if (depth === leaf) yield value as Child;
-        else yield* walk(value as ChildMap<Child>, depth + 1, leaf);
-      }
-    };
-    if (this.labelNames.length > 0) yield* walk(this.children, 1, this.labelNames.length);
-  }
-
   /** Called for a child remove() takes away, before it goes. */
   protected childRemoved(_child: Child): void {}
 
@@ -343,7 +331,7 @@ export abstract class Metric<Child, T extends string = string> {
     const prefix = metricKeyPrefix(this.storedMetricName());
     this.store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
     if (this.enableExemplars) exemplarSink(this.store).remove((key) => key.startsWith(prefix));
-    for (const child of this.allChildren()) this.childRemoved(child);
+    for (const child of this.seriesLabels.keys()) this.childRemoved(child);
     this.children.clear();
     this.seriesLabels.clear();
     this.unlabelled = this.labelNames.length === 0 ? this.makeChild([]) : undefined;
