@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { Counter, FileStore, Gauge } from '../packages/prom-multiproc/src/index.js';
+import { processExists, processStat } from '../packages/prom-multiproc/src/directory/procfs.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const cli = path.join(repoRoot, 'packages', 'prom-multiproc', 'src', 'exporter', 'cli.ts');
@@ -80,13 +81,10 @@ describe('prom-multiproc serve', () => {
     return { shell, pid, lines };
   }
 
+  /** Alive and not a zombie: an orphan that exits waits for init to reap it, and some inits (a container's) never do. */
   function running(pid: number): boolean {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    const stat = processStat(pid);
+    return stat === undefined ? processExists(pid) : stat.state !== 'Z';
   }
 
   async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
