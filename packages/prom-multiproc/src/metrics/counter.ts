@@ -51,10 +51,13 @@ export class CounterChild {
 export class Counter<T extends string = string> extends Metric<CounterChild, T> {
   readonly type = 'counter' as const;
   private readonly storedName: string;
+  /** The sample name of its series, `<stored name>_total`. */
+  private readonly totalName: string;
 
   constructor(config: MetricConfiguration<T>) {
     super(config, []);
     this.storedName = this.name.endsWith('_total') ? this.name.slice(0, -6) : this.name;
+    this.totalName = `${this.storedName}_total`;
     this.initialize();
   }
 
@@ -68,11 +71,12 @@ export class Counter<T extends string = string> extends Metric<CounterChild, T> 
   }
 
   protected ownValues(): MetricValue[] {
-    return Array.from(this.ownSeries(), ([child, labels]) => ({ value: child.cell.value, labels }));
+    const { children, labels } = this.ownSeries();
+    return children.map((child, i) => ({ value: child.cell.value, labels: labels[i]! }));
   }
 
   protected createChild(labelValues: readonly LabelText[]): CounterChild {
-    const cell = this.cellFor(this.fileKind(), this.storedName, `${this.storedName}_total`, this.labelNames, labelValues);
+    const cell = this.cellFor(this.fileKind(), this.storedName, this.totalName, this.labelNames, labelValues);
     return new CounterChild(cell, this.name);
   }
 

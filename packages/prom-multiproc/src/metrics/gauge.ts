@@ -91,6 +91,8 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
   readonly type = 'gauge' as const;
   readonly multiprocessMode: GaugeMode;
   private readonly settings: GaugeSettings;
+  /** The file kind of its mode, made once (a string built per series would be hashed anew each time). */
+  private readonly kind: FileKind;
 
   constructor(config: GaugeConfiguration<T>) {
     super(config, ['pid']);
@@ -102,20 +104,22 @@ export class Gauge<T extends string = string> extends Metric<GaugeChild, T> {
       );
     }
     this.multiprocessMode = mode;
+    this.kind = this.fileKind(mode);
     this.settings = { name: this.name, mostRecent: mode.endsWith('mostrecent'), now: () => this.store.now() };
     this.initialize();
   }
 
   protected override storageKind(): FileKind {
-    return this.fileKind(this.multiprocessMode);
+    return this.kind;
   }
 
   protected ownValues(): MetricValue[] {
-    return Array.from(this.ownSeries(), ([child, labels]) => ({ value: child.cell.value, labels }));
+    const { children, labels } = this.ownSeries();
+    return children.map((child, i) => ({ value: child.cell.value, labels: labels[i]! }));
   }
 
   protected createChild(labelValues: readonly LabelText[]): GaugeChild {
-    const cell = this.cellFor(this.fileKind(this.multiprocessMode), this.name, this.name, this.labelNames, labelValues);
+    const cell = this.cellFor(this.kind, this.name, this.name, this.labelNames, labelValues);
     return new GaugeChild(cell, this.settings);
   }
 

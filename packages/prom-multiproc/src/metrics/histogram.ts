@@ -67,6 +67,8 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
   private readonly bounds: Float64Array;
   private readonly boundTexts: readonly string[];
   private readonly bucketLabelNames: readonly string[];
+  private readonly sumName: string;
+  private readonly bucketName: string;
 
   constructor(config: HistogramConfiguration<T>) {
     super(config, ['le']);
@@ -74,6 +76,8 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
     this.bounds = Float64Array.from(this.buckets);
     this.boundTexts = this.buckets.map(floatToGoString);
     this.bucketLabelNames = [...this.labelNames, 'le'];
+    this.sumName = `${this.name}_sum`;
+    this.bucketName = `${this.name}_bucket`;
     this.initialize();
   }
 
@@ -114,7 +118,9 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
 
   protected ownValues(): MetricValue[] {
     const values: MetricValue[] = [];
-    for (const [child, labels] of this.ownSeries()) {
+    const series = this.ownSeries();
+    series.children.forEach((child, index) => {
+      const labels = series.labels[index]!;
       let cumulative = 0;
       child.counts.forEach((count, i) => {
         cumulative += count.value;
@@ -124,17 +130,21 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
       });
       values.push({ value: child.sum.value, labels: { ...labels }, metricName: `${this.name}_sum` });
       values.push({ value: cumulative, labels: { ...labels }, metricName: `${this.name}_count` });
-    }
+    });
     return values;
   }
 
   protected createChild(labelValues: readonly LabelText[]): HistogramChild {
     // The order of creation is the order in the file: _sum, then every bucket.
     const kind = this.fileKind();
-    const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);
-    const counts = this.boundTexts.map((bound) =>
-      this.cellFor(kind, this.name, `${this.name}_bucket`, this.bucketLabelNames, [...labelValues, bound]),
-    );
+    const sum = this.cellFor(kind, this.name, this.sumName, this.labelNames, labelValues);
+    // One array for every bucket's label values: cellFor keeps none of them.
+    const bucketValues: LabelText[] = [...labelValues, undefined];
+    const last = labelValues.length;
+    const counts = this.boundTexts.map((bound) => {
+      bucketValues[last] = bound;
+      return this.cellFor(kind, this.name, this.bucketName, this.bucketLabelNames, bucketValues);
+    });
     return new HistogramChild(sum, counts, this.bounds, this.name);
   }
 

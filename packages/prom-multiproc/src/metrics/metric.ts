@@ -8,6 +8,7 @@ import { readStores, SnapshotCaches, type StoreView } from '../scrape/snapshot.j
 import type { ExemplarsBySample } from '../scrape/mergeExemplars.js';
 import { exemplarSink } from '../storage/exemplarFile.js';
 import { checkExemplarLabels } from './exemplarRules.js';
+import { EntryKeyTemplate, flatString } from './entryKeyTemplate.js';
 import { Cell, type CellOwner } from '../storage/cell.js';
 import { checkLateDirectory, collectIntervalMs, configuredDirectory, defaultStore, existingDefaultStore, whenDefaultStoreCreated } from '../storage/defaultStore.js';
 import { MemoryStore } from '../storage/memoryStore.js';
@@ -88,6 +89,7 @@ export abstract class Metric<Child, T extends string = string> {
   private stopWaiting: (() => void) | undefined;
   private unlabelled: Child | undefined;
   private readonly children: ChildMap<Child> = new Map();
+  private readonly keyTemplates = new Map<string, EntryKeyTemplate>();
   /** While keysOf() runs: the entry keys cellFor() is asked for, instead of cells. */
   private capturing: string[] | undefined;
 
@@ -201,25 +203,30 @@ export abstract class Metric<Child, T extends string = string> {
     },
   };
 
-  /** The labels of each series this object made, in the order it made them (prom-client's order). */
-  private readonly seriesLabels = new Map<Child, Record<string, string>>();
+  /**
+   * Each series this object made and its labels, at the same index, in the order it made them
+   * (prom-client's order). Two arrays cost a third of a Map's entries, and only remove() has
+   * to find a child in them.
+   */
+  private readonly seriesChildren: Child[] = [];
+  private readonly seriesLabels: Record<string, string>[] = [];
 
   /** This process's values of this metric's own series, shaped as prom-client's get() shapes them. */
   protected abstract ownValues(): MetricValue[];
 
-  /** Each series this object made, with its labels, in the order it made them. */
-  protected ownSeries(): Iterable<[Child, Record<string, string>]> {
-    return this.seriesLabels;
+  /** Each series this object made, and its labels at the same index, in the order it made them. */
+  protected ownSeries(): { readonly children: readonly Child[]; readonly labels: readonly Record<string, string>[] } {
+    return { children: this.seriesChildren, labels: this.seriesLabels };
   }
 
   /** Makes a child and remembers its labels (the label objects' names with a value, in labelNames order). */
   private makeChild(texts: readonly LabelText[]): Child {
     const child = this.createChild(texts);
     const labels: Record<string, string> = {};
-    this.labelNames.forEach((name, i) => {
-      if (texts[i] !== undefined) labels[name] = texts[i]!;
-    });
-    this.seriesLabels.set(child, labels);
+    const names = this.labelNames;
+    for (let i = 0; i < names.length; i++) if (texts[i] !== undefined) labels[names[i]!] = texts[i]!;
+    this.seriesChildren.push(child);
+    this.seriesLabels.push(labels);
     return child;
   }
 
@@ -268,12 +275,24 @@ export abstract class Metric<Child, T extends string = string> {
       names = labelNames.filter((_, i) => labelValues[i] !== undefined);
       values = labelValues.filter((value): value is string => value !== undefined);
     }
-    const key = entryKey(metricName, sampleName, names, values, this.help);
+    const key = names === labelNames
+      ? this.keyTemplate(metricName, sampleName, labelNames).keyOf(values)
+      : flatString(entryKey(metricName, sampleName, names, values, this.help));
     if (this.capturing !== undefined) {
       this.capturing.push(key);
       return new Cell(scratchOwner, 0);
     }
     return this.store.cell(kind, key);
+  }
+
+  /** The template of a sample's keys, made on its first series (see EntryKeyTemplate). */
+  private keyTemplate(metricName: string, sampleName: string, labelNames: readonly string[]): EntryKeyTemplate {
+    let template = this.keyTemplates.get(sampleName);
+    if (template === undefined || template.labelNames !== labelNames) {
+      template = new EntryKeyTemplate(metricName, sampleName, labelNames, this.help);
+      this.keyTemplates.set(sampleName, template);
+    }
+    return template;
   }
 
   /** Whether createChild runs only to learn the entry keys (remove()): it must make nothing then. */
@@ -331,9 +350,10 @@ export abstract class Metric<Child, T extends string = string> {
     const prefix = metricKeyPrefix(this.storedMetricName());
     this.store.removeEntries(this.storageKind(), (key) => key.startsWith(prefix));
     if (this.enableExemplars) exemplarSink(this.store).remove((key) => key.startsWith(prefix));
-    for (const child of this.seriesLabels.keys()) this.childRemoved(child);
+    for (const child of this.seriesChildren) this.childRemoved(child);
     this.children.clear();
-    this.seriesLabels.clear();
+    this.seriesChildren.length = 0;
+    this.seriesLabels.length = 0;
     this.unlabelled = this.labelNames.length === 0 ? this.makeChild([]) : undefined;
   }
 
@@ -361,7 +381,9 @@ export abstract class Metric<Child, T extends string = string> {
     const child = level?.get(last);
     if (child !== undefined) {
       this.childRemoved(child as Child);
-      this.seriesLabels.delete(child as Child);
+      const index = this.seriesChildren.indexOf(child as Child);
+      this.seriesChildren.splice(index, 1);
+      this.seriesLabels.splice(index, 1);
     }
     level?.delete(last);
   }

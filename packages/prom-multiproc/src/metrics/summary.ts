@@ -62,11 +62,15 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
   readonly type = 'summary' as const;
   readonly percentiles: readonly number[];
   private readonly window: { maxAgeSeconds?: number; ageBuckets?: number };
+  private readonly countName: string;
+  private readonly sumName: string;
 
   constructor(config: SummaryConfiguration<T>) {
     super(config, ['quantile']);
     this.percentiles = checkPercentiles(config.percentiles ?? DEFAULT_PERCENTILES);
     this.window = { maxAgeSeconds: config.maxAgeSeconds, ageBuckets: config.ageBuckets };
+    this.countName = `${this.name}_count`;
+    this.sumName = `${this.name}_sum`;
     this.initialize();
   }
 
@@ -112,12 +116,14 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
 
   protected ownValues(): MetricValue[] {
     const values: MetricValue[] = [];
-    for (const [child, labels] of this.ownSeries()) {
+    const series = this.ownSeries();
+    series.children.forEach((child, index) => {
+      const labels = series.labels[index]!;
       const quantiles = child.quantiles?.values() ?? [];
       this.percentiles.forEach((quantile, i) => values.push({ labels: { quantile, ...labels }, value: quantiles[i] || 0 }));
       values.push({ value: child.sum.value, labels, metricName: `${this.name}_sum` });
       values.push({ value: child.count.value, labels, metricName: `${this.name}_count` });
-    }
+    });
     return values;
   }
 
@@ -128,8 +134,8 @@ export class Summary<T extends string = string> extends Metric<SummaryChild, T> 
 
   protected createChild(labelValues: readonly LabelText[]): SummaryChild {
     const kind = this.fileKind();
-    const count = this.cellFor(kind, this.name, `${this.name}_count`, this.labelNames, labelValues);
-    const sum = this.cellFor(kind, this.name, `${this.name}_sum`, this.labelNames, labelValues);
+    const count = this.cellFor(kind, this.name, this.countName, this.labelNames, labelValues);
+    const sum = this.cellFor(kind, this.name, this.sumName, this.labelNames, labelValues);
     let quantiles: SummaryQuantiles | undefined;
     if (!this.onlyCapturingKeys && this.percentiles.length > 0) {
       const names = this.labelNames.filter((_, i) => labelValues[i] !== undefined);
