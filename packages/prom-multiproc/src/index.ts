@@ -42,10 +42,19 @@ export { honoMetrics, type HonoOptions, type HonoContextLike } from './integrati
 export { metricsEndpoint, wantsOpenMetrics, type Exposition } from './integrations/http/metricsEndpoint.js';
 export { routeMatcher } from './integrations/http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './integrations/cluster.js';
-export { startExporter, type ExporterOptions, type RunningExporter } from './exporter/exporter.js';
+export type { ExporterOptions, RunningExporter } from './exporter/exporter.js';
 export { watchPm2Exits, markExitedProcessesDead, type Pm2Api, type Pm2ExitWatch, type Pm2ExitWatchOptions, type Pm2ProcessEvent } from './integrations/pm2.js';
 export { compactDirectory, pidIsGone, type CompactOptions, type CompactionResult, type CompactionStep } from './lifecycle/compaction/compact.js';
 export type { MarkDeadOptions } from './lifecycle/processes.js';
+
+/**
+ * Starts the standalone /metrics server (see exporter/exporter.ts). Its module is loaded on the
+ * first call: the workers that import this package only to record values never load it.
+ */
+export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
+  const exporter = await import('./exporter/exporter.js');
+  return exporter.startExporter(options);
+}
 
 // The module as prom-client's CommonJS consumers see it through `default` (TypeScript's and
 // bundlers' interop read `default` from a module marked as ES), and `import client from`.
@@ -61,6 +70,7 @@ import { Summary } from './metrics/summary.js';
 import { Registry, register, type ContentType } from './scrape/promRegistry.js';
 import { Pushgateway } from './integrations/pushgateway.js';
 import { validateMetricName } from './metrics/validateMetricName.js';
+import type { ExporterOptions, RunningExporter } from './exporter/exporter.js';
 
 /** The global registry's content type when this module was loaded (prom-client's `contentType`; the default export's follows it). */
 export const contentType: ContentType = register.contentType;
