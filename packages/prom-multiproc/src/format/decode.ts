@@ -3,8 +3,9 @@
 // combine records of many files are in scrape/merge.ts.
 
 import {
-  FileFormatError, HEADER_SIZE, readKnownEntries, readUsed, scanView, storedKeyWords, viewOf, type EntrySource, type EntryVisitor,
+  FileFormatError, expectedEntryCount, readKnownEntries, readUsed, scanView, storedKeyWordCount, viewOf, type EntrySource, type EntryVisitor, type FileView,
 } from './format.js';
+import { StoredKeyTable, type StoredKey } from './storedKeyTable.js';
 import type { MetricType, ParsedFileName } from './fileNames.js';
 import { parsePythonFloat } from './pythonFloat.js';
 import { parseEntryKey, type ParsedKey } from './pythonJson.js';
@@ -32,6 +33,8 @@ export interface DecodedKey extends ParsedKey {
   validIn?: MetricType;
   /** Scratch space of the merge in progress (scrape/merge.ts's Merger), which only the merge reads. */
   merging?: object;
+  /** For a histogram bucket: its bound's number among its family's (scrape/merge.ts's bucket layouts), which only the merge reads. */
+  boundNumber?: object;
 }
 
 export interface RawEntry {
@@ -50,6 +53,40 @@ export interface FileRecords {
 
 /** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
 export type KeyCache = Map<string, DecodedKey>;
+
+// Each cache's keys by their stored bytes, beside it: an entry whose bytes were met before is
+// found without a string (see storedKeyTable.ts); the string map finds a key met in another
+// encoding (an invalid UTF-8 byte decodes as U+FFFD whatever it was) and serves decodeEntries.
+const tables = new WeakMap<KeyCache, StoredKeyTable<DecodedKey>>();
+
+function tableOf(cache: KeyCache): StoredKeyTable<DecodedKey> {
+  let table = tables.get(cache);
+  if (table === undefined) tables.set(cache, (table = new StoredKeyTable()));
+  return table;
+}
+
+/** For tests: the table a cache's keys are found in by their bytes, made with another hash (collisions). */
+export function useStoredKeyTable(cache: KeyCache, table: StoredKeyTable<DecodedKey>): void {
+  tables.set(cache, table);
+}
+
+/**
+ * The key of the entry whose key bytes start at `keyStart`: by its stored words, else decoded
+ * (once per distinct bytes). `after`: the key of the entry before it in the file.
+ */
+function keyAt(
+  table: StoredKeyTable<DecodedKey>, cache: KeyCache, view: FileView, keyStart: number, keyLength: number, after: StoredKey<DecodedKey> | undefined,
+): StoredKey<DecodedKey> {
+  const { words } = view;
+  const start = (keyStart - 4) >> 2;
+  const count = storedKeyWordCount(keyLength);
+  const found = table.find(words, start, count, after);
+  if (found !== undefined) return found;
+  const key = decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache);
+  const stored = table.add(words, start, count, key, after);
+  key.stored ??= stored.words;
+  return stored;
+}
 
 function labelsIdOf(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
@@ -120,6 +157,7 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
     stored: undefined,
     validIn: undefined,
     merging: undefined,
+    boundNumber: undefined,
   };
   cache.set(key, decoded);
   return decoded;
@@ -156,24 +194,23 @@ export function decodeFile(
   previous?: FileRecords,
 ): FileRecords {
   if (!(bytes instanceof Uint8Array)) {
-    // No `previous` for a large file, and no stored words for its keys: the scrape cache keeps
-    // neither its bytes nor its records, so they would never be compared, and would take the
-    // file's size again.
-    const collector = new RecordsCollector(file, cache, [], new Float64Array(16), new Float64Array(16), false);
+    // No `previous` for a large file: the scrape cache keeps neither its bytes nor its records,
+    // which would take the file's size again.
+    const collector = new RecordsCollector(file, cache, [], new Float64Array(16), new Float64Array(16));
     bytes.scan(collector.visit);
     return collector.records();
   }
   const view = viewOf(bytes);
   const used = readUsed(view.bytes);
   const known = previous !== undefined && previous.file.type === file.type ? previous.keys : [];
-  // Room for what the file held and a little more; an entry takes at least 24 bytes.
-  const capacity = Math.min(known.length + 16, (used - HEADER_SIZE) >> 3);
+  // Room for what the file held and a little more, or for what its first entry's size says it holds.
+  const capacity = known.length > 0 ? known.length + 16 : expectedEntryCount(view, used);
   const values = new Float64Array(capacity);
   const timestamps = new Float64Array(capacity);
   const { count, offset } = readKnownEntries(view, used, known, values, timestamps);
   if (offset >= used && count === known.length) return { file, keys: known, values: values.subarray(0, count), timestamps: timestamps.subarray(0, count) };
 
-  const collector = new RecordsCollector(file, cache, known.slice(0, count), values, timestamps, true);
+  const collector = new RecordsCollector(file, cache, known.slice(0, count), values, timestamps);
   scanView(view, used, offset, collector.visit);
   return collector.records();
 }
@@ -186,16 +223,21 @@ class RecordsCollector {
     private readonly keys: DecodedKey[],
     private values: Float64Array,
     private timestamps: Float64Array,
-    /** Whether to give each key its stored words (see readKnownEntries), for the next read of the file. */
-    private readonly storeKeys: boolean,
-  ) {}
+  ) {
+    this.table = tableOf(cache);
+  }
+
+  private readonly table: StoredKeyTable<DecodedKey>;
+  /** The key of the entry visited last. */
+  private last: StoredKey<DecodedKey> | undefined;
 
   readonly visit: EntryVisitor = (view, keyStart, keyLength, value, timestamp) => {
-    const key = checkedKey(this.file, decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), this.cache));
-    if (this.storeKeys) key.stored ??= storedKeyWords(view, keyStart, keyLength);
+    const stored = keyAt(this.table, this.cache, view, keyStart, keyLength, this.last);
+    this.last = stored;
+    const key = checkedKey(this.file, stored.value);
     const count = this.keys.length;
     if (count === this.values.length) {
-      const capacity = Math.max(count * 2, 16);
+      const capacity = Math.max(count * 2, 16); // a file whose first entry is larger than most
       this.values = grown(this.values, capacity);
       this.timestamps = grown(this.timestamps, capacity);
     }

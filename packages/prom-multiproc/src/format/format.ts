@@ -259,6 +259,23 @@ export function refreshValues(
   return offset === end && fresh.bytes.compare(copy.bytes, HEADER_SIZE, end, HEADER_SIZE, end) === 0;
 }
 
+/** How many 32-bit words an entry's stored key takes (see storedKeyWords); they start 4 bytes before the key. */
+export function storedKeyWordCount(keyLength: number): number {
+  return (4 + paddedKeyLength(keyLength)) >> 2;
+}
+
+/**
+ * How many entries to make room for in a file of `used` bytes: as many as there would be if
+ * all were the size of the first (a few more, and at least 16). Entries of one file mostly differ
+ * by a label value; a reader of one that holds more grows its arrays.
+ */
+export function expectedEntryCount(view: FileView, used: number): number {
+  if (used < HEADER_SIZE + 4) return 16;
+  const first = int32At(view, HEADER_SIZE);
+  if (first <= 0) return 16;
+  return Math.ceil(((used - HEADER_SIZE) / entrySize(first)) * 1.25) + 16;
+}
+
 /**
  * An entry's key as it is stored, in 32-bit words: its length, its bytes and the padding after
  * them, which start on an 8-byte boundary and end on one. Comparing words is four times fewer

@@ -194,18 +194,18 @@ export class LargeMetricsFile implements EntrySource {
 }
 
 /**
- * The bytes of one metrics file, up to its `used` header, in a buffer of their own, or, for a
- * file of more than WHOLE_READ_MAX_BYTES, a LargeMetricsFile to pass to decodeFile at once.
+ * The bytes of one metrics file, up to its `used` header (in `into`, valid until its next read),
+ * or, for a file of more than WHOLE_READ_MAX_BYTES, a LargeMetricsFile to pass to decodeFile at once.
  * Throws FileFormatError for what is not a readable metrics file, and the system's error
  * (ENOENT, EACCES) when it cannot be opened. Synchronous: a file is a handful of syscalls, and
  * the collector yields to the event loop between batches of files (five thread-pool round
  * trips per file cost 4x the CPU, as tools/bench-scrape.ts measured).
  */
-export function readMetricsFile(file: string): Buffer | LargeMetricsFile {
+export function readMetricsFile(file: string, into: ReadBuffer = new ReadBuffer()): Buffer | LargeMetricsFile {
   const fd = openMetricsFile(file);
   let read: Buffer | number | undefined;
   try {
-    read = readInUse(fd, new ReadBuffer(), 0, undefined);
+    read = readInUse(fd, into, 0, undefined);
   } finally {
     if (typeof read !== 'number') closeSync(fd);
   }

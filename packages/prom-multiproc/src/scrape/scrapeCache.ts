@@ -169,7 +169,8 @@ export class ScrapeCache {
         }
       }
     }
-    const decoded = decodeFile(file, readMetricsFile(path.join(dir, name)), this.keys);
+    // Into the shared buffer: decodeFile copies out what it keeps.
+    const decoded = decodeFile(file, readMetricsFile(path.join(dir, name), this.buffer), this.keys);
     this.counts.filesDecoded++;
     return decoded;
   }

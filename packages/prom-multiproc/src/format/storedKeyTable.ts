@@ -1,0 +1,102 @@
+// Finds an entry's key by its stored bytes, without making a string of them: a hash table whose
+// keys are runs of 32-bit words (an entry's length word, key bytes and padding, see
+// storedKeyWords). A directory holds the same few thousand keys in every worker's file, so
+// after the first file nearly every entry is one hash over its words and one comparison of
+// them, where a string per entry would cost a UTF-8 decode, a string hash and the garbage.
+// A match compares every word, so two different keys whose hashes collide stay apart. Most
+// files list their keys in the same order, so the key after the last one found is tried before any hash.
+
+/** A hash of `count` words of `words` from `start` on. */
+export type WordsHash = (words: Int32Array, start: number, count: number) => number;
+
+/** Multiply-rotate over the words (murmur3's mixing): cheap, and spreads keys that differ in one word. */
+export const hashWords: WordsHash = (words, start, count) => {
+  // Every step stays a 32-bit integer (`| 0`), so the optimized loop never leaves integer arithmetic.
+  let hash = count | 0;
+  const end = start + count;
+  for (let i = start; i < end; i++) {
+    let word = Math.imul(words[i]!, 0xcc9e2d51);
+    word = Math.imul((word << 15) | (word >>> 17), 0x1b873593);
+    hash ^= word;
+    hash = (Math.imul((hash << 13) | (hash >>> 19), 5) + 0xe6546b64) | 0;
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  return hash ^ (hash >>> 13);
+};
+
+/** A key in the table. */
+export interface StoredKey<T> {
+  readonly hash: number;
+  /** The words as stored, a copy of their own. */
+  readonly words: Int32Array;
+  readonly value: T;
+  /** The key that came after this one where it was last read: most files list their keys in one order. */
+  follower: StoredKey<T> | undefined;
+  /** The next key of the same bucket. */
+  next: StoredKey<T> | undefined;
+}
+
+const INITIAL_BITS = 8;
+
+export class StoredKeyTable<T> {
+  private buckets: (StoredKey<T> | undefined)[] = new Array<StoredKey<T> | undefined>(1 << INITIAL_BITS).fill(undefined);
+  private mask = (1 << INITIAL_BITS) - 1;
+  size = 0;
+
+  /** `hash`: tests force collisions with a poor one. */
+  constructor(private readonly hash: WordsHash = hashWords) {}
+
+  /**
+   * The key stored as words[start, start + count). `after` is the key of the entry before, if
+   * any: the key that followed it last time is tried first, with no hash, and the answer is
+   * remembered as its follower for the next file.
+   */
+  find(words: Int32Array, start: number, count: number, after?: StoredKey<T>): StoredKey<T> | undefined {
+    const predicted = after?.follower;
+    if (predicted !== undefined && sameWords(predicted.words, words, start, count)) return predicted;
+    const hash = this.hash(words, start, count);
+    for (let key = this.buckets[hash & this.mask]; key !== undefined; key = key.next) {
+      if (key.hash === hash && sameWords(key.words, words, start, count)) {
+        if (after !== undefined) after.follower = key;
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** Stores `value` for a copy of the words, which find() did not find. */
+  add(words: Int32Array, start: number, count: number, value: T, after?: StoredKey<T>): StoredKey<T> {
+    if (this.size >= this.buckets.length) this.grow();
+    const hash = this.hash(words, start, count);
+    const index = hash & this.mask;
+    const key: StoredKey<T> = { hash, words: words.slice(start, start + count), value, follower: undefined, next: this.buckets[index] };
+    this.buckets[index] = key;
+    this.size++;
+    if (after !== undefined) after.follower = key;
+    return key;
+  }
+
+  private grow(): void {
+    const old = this.buckets;
+    this.buckets = new Array<StoredKey<T> | undefined>(old.length * 2).fill(undefined);
+    this.mask = this.buckets.length - 1;
+    for (let key of old) {
+      while (key !== undefined) {
+        const next = key.next;
+        const index = key.hash & this.mask;
+        key.next = this.buckets[index];
+        this.buckets[index] = key;
+        key = next;
+      }
+    }
+  }
+}
+
+function sameWords(stored: Int32Array, words: Int32Array, start: number, count: number): boolean {
+  if (stored.length !== count) return false;
+  for (let i = 0; i < count; i++) {
+    if (stored[i] !== words[start + i]) return false;
+  }
+  return true;
+}
