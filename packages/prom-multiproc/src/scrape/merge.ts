@@ -100,21 +100,69 @@ interface BucketLayout {
 // after scrape (decodeFile), so its bounds are collected once, not on every scrape.
 const layoutsByKeys = new WeakMap<readonly DecodedKey[], Map<string, BucketLayout>>();
 
+/**
+ * One histogram family's bucket bounds, as met in any file, each with a number: a file's set of
+ * bounds is then gathered with an array store per bucket entry, not a set of doubles.
+ */
+interface FamilyBounds {
+  bounds: number[];
+  numberOf: Map<number, number>;
+  /** Per bound number: the pass (see `pass`) that last met it. */
+  metIn: number[];
+  /** The pass that last met the family, and the bound numbers it met. */
+  pass: number;
+  met: number[];
+}
+
+interface BoundNumber {
+  family: FamilyBounds;
+  number: number;
+}
+
+// Bounded by the distinct (histogram, bound) pairs of the keys decoded, like the keys themselves.
+const familyBounds = new Map<string, FamilyBounds>();
+let pass = 0;
+
+function boundNumberOf(key: DecodedKey): BoundNumber {
+  if (key.boundNumber !== undefined) return key.boundNumber as BoundNumber;
+  let family = familyBounds.get(key.metricName);
+  if (family === undefined) familyBounds.set(key.metricName, (family = { bounds: [], numberOf: new Map(), metIn: [], pass: 0, met: [] }));
+  let number = family.numberOf.get(key.bucketBound!);
+  if (number === undefined) {
+    number = family.bounds.length;
+    family.bounds.push(key.bucketBound!);
+    family.numberOf.set(key.bucketBound!, number);
+    family.metIn.push(0);
+  }
+  const found: BoundNumber = { family, number };
+  key.boundNumber = found;
+  return found;
+}
+
 /** The bucket layout of every histogram in a file's keys (the bounds of all its label sets together). */
 function bucketLayoutsOf(keys: readonly DecodedKey[]): Map<string, BucketLayout> {
   let layouts = layoutsByKeys.get(keys);
   if (layouts !== undefined) return layouts;
-  const bounds = new Map<string, Set<number>>();
-  for (const key of keys) {
+  const thisPass = ++pass;
+  const families: [string, FamilyBounds][] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (key.bucketBound === undefined) continue;
-    let found = bounds.get(key.metricName);
-    if (found === undefined) bounds.set(key.metricName, (found = new Set()));
-    found.add(key.bucketBound);
+    const { family, number } = boundNumberOf(key);
+    if (family.pass !== thisPass) {
+      family.pass = thisPass;
+      family.met = [];
+      families.push([key.metricName, family]);
+    }
+    if (family.metIn[number] !== thisPass) {
+      family.metIn[number] = thisPass;
+      family.met.push(number);
+    }
   }
   layouts = new Map();
-  for (const [family, set] of bounds) {
-    const sorted = [...set].sort((a, b) => a - b);
-    layouts.set(family, { bounds: sorted, id: sorted.join(' ') });
+  for (const [name, family] of families) {
+    const sorted = family.met.map((number) => family.bounds[number]!).sort((a, b) => a - b);
+    layouts.set(name, { bounds: sorted, id: sorted.join(' ') });
   }
   layoutsByKeys.set(keys, layouts);
   return layouts;
