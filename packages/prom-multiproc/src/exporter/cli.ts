@@ -3,16 +3,14 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { Registry } from '../scrape/promRegistry.js';
 import { MetricConfigurationError, MultiprocessDirectoryError } from '../common/errors.js';
 import { identityProblem } from '../format/fileNames.js';
-import { compactDirectory } from '../lifecycle/compaction/compact.js';
-import { EXPORTER_LIMITS, startExporter } from './exporter.js';
-import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
-import { cleanDirectory, markProcessDead } from '../lifecycle/processes.js';
-import { MultiprocessRegistry } from '../scrape/registry.js';
 import { setProblemReporter } from '../common/report.js';
 import { directoryFromEnvironment } from '../storage/defaultStore.js';
+import { EXPORTER_LIMITS, startExporter } from './exporter.js';
+import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
+// Each command loads what it runs when it runs (import() in its action): a one-shot `scrape`
+// would otherwise spend a good part of its time loading the exporter, compaction and the rest.
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -75,9 +73,10 @@ function usableDirectory(command: Command, use: 'read' | 'change'): string {
   return dir;
 }
 
-function clean(_options: unknown, command: Command): void {
+async function clean(_options: unknown, command: Command): Promise<void> {
   const dir = directoryOf(command);
   const existed = existsSync(dir);
+  const { cleanDirectory } = await import('../lifecycle/processes.js');
   const result = cleanDirectory(dir);
   if (!existed) console.log(`created ${result.dir}`);
   else console.log(`removed ${result.removed.length} metrics file${result.removed.length === 1 ? '' : 's'} from ${result.dir}`);
@@ -86,8 +85,14 @@ function clean(_options: unknown, command: Command): void {
 
 async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
   const dir = directoryOf(command);
-  const contentType = options.openmetrics === true ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
-  process.stdout.write(await new MultiprocessRegistry({ dir, contentType }).metrics());
+  const [{ MultiprocessRegistry }, { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE }] = await Promise.all([
+    import('../scrape/registry.js'),
+    import('../scrape/exposition.js'),
+  ]);
+  const contentType = options.openmetrics === true ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
+  // One scrape and the process ends: nothing to keep for a next one (open files, copies of their bytes).
+  const registry = new MultiprocessRegistry({ dir, contentType, maxKeptFiles: 0 });
+  process.stdout.write(await registry.metrics());
 }
 
 function processIdentity(id: string): string {
@@ -96,9 +101,10 @@ function processIdentity(id: string): string {
   return id;
 }
 
-function markDead(id: string, _options: unknown, command: Command): void {
+async function markDead(id: string, _options: unknown, command: Command): Promise<void> {
   // The library treats a missing directory as "nothing to remove"; here it is more likely a typo.
   const dir = usableDirectory(command, 'change');
+  const { markProcessDead } = await import('../lifecycle/processes.js');
   const removed = markProcessDead(id, dir);
   if (removed.length === 0) console.log(`no live gauge files of process ${id} in ${dir}`);
   for (const file of removed) console.log(`removed ${file}`);
@@ -106,6 +112,7 @@ function markDead(id: string, _options: unknown, command: Command): void {
 
 async function compact(options: { dead?: string[]; detectDeadPids: boolean }, command: Command): Promise<void> {
   const dir = usableDirectory(command, 'change');
+  const { compactDirectory } = await import('../lifecycle/compaction/compact.js');
   const result = await compactDirectory(dir, { dead: options.dead ?? [], detectDeadPids: options.detectDeadPids });
   if (result.folded.length === 0) console.log(`nothing to fold in ${dir} (archive generation ${result.generation})`);
   else console.log(`folded ${result.folded.length} dead process(es) into archive generation ${result.generation}, removed ${result.filesRemoved} files from ${dir}`);

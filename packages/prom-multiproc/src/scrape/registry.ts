@@ -1,4 +1,3 @@
-import { compactDirectory } from '../lifecycle/compaction/compact.js';
 import { collectDirectory, collectStore, collectionHealth, type Collection } from './collector.js';
 import type { MetricObject } from './exposition.js';
 import { familyObject, Registry, type BoundStyle, type Collectable, type ContentType } from './promRegistry.js';
@@ -104,7 +103,9 @@ export class MultiprocessRegistry extends Registry {
   private compactIfCrowded(dir: string, files: number): void {
     const threshold = this.options.autoCompact?.files;
     if (threshold === undefined || files <= threshold || this.compaction !== undefined) return;
-    this.compaction = compactDirectory(dir)
+    // Loaded when first needed: a process that never compacts (a one-shot scrape) never loads it.
+    this.compaction = import('../lifecycle/compaction/compact.js')
+      .then(({ compactDirectory }) => compactDirectory(dir))
       .catch((error: Error) => reportOnce(`auto-compact\u0000${dir}`, new Error(`automatic compaction of ${dir} failed: ${error.message}`)))
       .finally(() => {
         this.compaction = undefined;
