@@ -1,11 +1,15 @@
 // The scrape benchmark: merge + text exposition of a multiprocess directory of N identities x
 // M entries, ours (MultiprocessRegistry.metrics()) against Python prometheus_client's
 // MultiProcessCollector + generate_latest on the same directory when PYTHON_CLIENT_CHECKOUT
-// names a checkout, in one run. Target: at least 10x faster than Python. Then the scrape of
-// ten thousand dead workers' files before and after compaction.
+// names a checkout, in one run. Target: at least 10x faster than Python. The cold-scrape goals
+// are printed after the table: the whole-process one-shot (our built CLI, `npm run build`,
+// against a Python interpreter that scrapes once) at least 10x, a registry's first scrape 8x,
+// warm 20x, and the one-shot's peak RSS at most Python's. Then the scrape of ten thousand dead
+// workers' files before and after compaction.
 //
 //   node --import tsx tools/bench-scrape.ts [--check] [--sizes=100x85,1000x85,1000x850]
 //        [--repeats=10] [--warmup=50] [--python-repeats=3] [--rounds=3] [--dead=10000] [--cpu-prof=<dir>] [--library=<src dir>]
+//        [--cli=<built cli.js>]
 //
 // A size is <identities>x<entries per identity>; --sizes= and --dead=0 leave a part out.
 // --cpu-prof writes a V8 profile of each of our scrape processes into <dir>; --library
@@ -17,7 +21,7 @@
 // built with, Python's against ours sample by sample (every bucket too); any difference aborts.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +29,7 @@ import { PYTHON_CHECKOUT_VARIABLE, pythonCheckout } from './bench/python.js';
 import type { CompactResult } from './bench-scrape/compactNode.js';
 import { differences, parseExposition, restrictToNames, type Samples } from './bench-scrape/exposition.js';
 import { pythonVersion, runPythonScrape } from './bench-scrape/python.js';
+import { canMeasureRss, runCliScrape, runPythonOneShot } from './bench-scrape/oneShot.js';
 import { LIBRARY_VARIABLE } from './bench-scrape/library.js';
 import type { NodeScrapeResult } from './bench-scrape/scrapeNode.js';
 import {
@@ -32,6 +37,8 @@ import {
 } from './bench-scrape/workload.js';
 
 const MIN_VS_PYTHON = 10;
+/** The cold-scrape goals, against Python: whole process, a registry's first scrape, warm; and peak RSS of the one-shot at most Python's. */
+const GOALS = { process: 10, first: 8, warm: 20, rss: 1 } as const;
 /** Identities of the dead-workers directory written through the library; the rest are copies. */
 const DEAD_WRITTEN = 10;
 const DEAD_ENTRIES_PER_IDENTITY = 85;
@@ -65,6 +72,9 @@ const rounds = countOption('rounds', 3);
 const deadWorkers = countOption('dead', 10_000, { zeroAllowed: true });
 const cpuProfDir = textOption('cpu-prof');
 const library = textOption('library');
+// The built CLI (npm run build); --cli= names another. Not measured when absent.
+const cli = path.resolve(textOption('cli') ?? fileURLToPath(new URL('../packages/prom-multiproc/dist/esm/exporter/cli.js', import.meta.url)));
+const measureCli = existsSync(cli);
 const checkout = pythonCheckout();
 
 const median = (values: readonly number[]): number => {
@@ -109,6 +119,11 @@ interface Measurement {
   pythonRepeat: number[];
   pythonRepeatCpu: number[];
   pythonRss: number[];
+  /** Whole-process one-shot scrapes: our CLI, Python's interpreter. */
+  oursProcess: number[];
+  oursProcessRss: number[];
+  pythonProcess: number[];
+  pythonProcessRss: number[];
 }
 
 /** `rounds` fresh processes of each subject over `dir`, every round's output checked first. */
@@ -116,6 +131,7 @@ function measure(dir: string, label: string, built: BuiltDirectory, entries: num
   const m: Measurement = {
     files: metricsFileCount(dir), entries,
     oursCold: [], oursWarm: [], oursWarmCpu: [], oursChanged: [], oursRss: [], pythonFirst: [], pythonRepeat: [], pythonRepeatCpu: [], pythonRss: [],
+    oursProcess: [], oursProcessRss: [], pythonProcess: [], pythonProcessRss: [],
   };
   const expectedNames = new Set([...built.expected.keys()].map((key) => key.slice(0, key.indexOf('{'))));
   for (let round = 1; round <= rounds; round++) {
@@ -139,6 +155,22 @@ function measure(dir: string, label: string, built: BuiltDirectory, entries: num
       m.pythonRepeat.push(...python.repeatMs);
       m.pythonRepeatCpu.push(...python.repeatCpuMs);
       m.pythonRss.push(python.maxRssMiB);
+    }
+    if (measureCli) {
+      const cliFile = path.join(work, `${label}-cli-${round}.txt`);
+      const one = runCliScrape(cli, dir, cliFile);
+      // The CLI prints what MultiprocessRegistry serves, byte for byte.
+      if (readFileSync(cliFile, 'utf8') !== readFileSync(oursFile, 'utf8')) abort(`${label}: the CLI's scrape differs from the registry's`, [cliFile, oursFile]);
+      m.oursProcess.push(one.ms);
+      m.oursProcessRss.push(one.maxRssMiB);
+    }
+    if (measureCli && checkout !== undefined) {
+      const pythonFile = path.join(work, `${label}-python-one-shot-${round}.txt`);
+      const one = runPythonOneShot(checkout, dir, pythonFile);
+      const disagree = differences(oursSamples, benchSamples(readFileSync(pythonFile, 'utf8')), { expected: 'ours', actual: 'python one-shot' });
+      if (disagree.length > 0) abort(`${label}: Python's one-shot exposition differs from ours`, disagree);
+      m.pythonProcess.push(one.ms);
+      m.pythonProcessRss.push(one.maxRssMiB);
     }
     process.stderr.write(`  ${label}: round ${round}/${rounds} checked and timed\n`);
   }
@@ -223,10 +255,46 @@ function printHeader(): void {
   if (checkout !== undefined) {
     console.log(`python: CollectorRegistry + MultiProcessCollector + generate_latest per scrape; 1st = first in the interpreter, med = ${pythonRepeats} more`);
   }
+  if (measureCli) {
+    console.log(`whole process: \`node ${path.relative(root, cli)} scrape --dir D\` (the built CLI, plain node) against \`python3 -c\` running one`);
+    console.log(`  MultiProcessCollector + generate_latest, each timed from spawn to exit${canMeasureRss() ? ', peak RSS by /usr/bin/time' : ' (no /usr/bin/time: RSS not measured)'}; the CLI's text must equal the registry's`);
+  } else {
+    console.log(`whole process: not measured, no built CLI at ${cli} (npm run build, or --cli=<path>)`);
+  }
   console.log('cpu ms = user + system time of the process for one scrape (steadier than wall time on a shared machine); MiB = peak RSS of the scraping process');
   console.log('checked every round before its times count: ours = the totals written (counter _total, histogram _count/_sum per label set),');
   console.log('python = ours (every bench_* sample, buckets included, compared as numbers)');
   console.log('');
+}
+
+const spread = (values: readonly number[], format: (n: number) => string = ms): string =>
+  values.length === 0 || values.some(Number.isNaN) ? '-' : `${format(median(values))} (${format(Math.min(...values))}-${format(Math.max(...values))})`;
+
+/**
+ * The cold-scrape goals, one line per figure: median (min-max) of ours and Python's, the ratio of
+ * the medians, and the verdict. RSS is judged as ours / Python (at most 1), the times as Python / ours.
+ */
+function printGoals(rows: { label: string; m: Measurement }[]): void {
+  if (checkout === undefined) return;
+  console.log('');
+  console.log('cold-scrape goals: median (min-max) over all rounds; ratio = python / ours of the medians (RSS: ours / python)');
+  console.log(`${'size'.padEnd(10)} ${'figure'.padEnd(34)} ${'ours'.padStart(22)} ${'python'.padStart(24)} ${'ratio'.padStart(7)}  goal`);
+  for (const { label, m } of rows) {
+    const line = (figure: string, ours: number[], python: number[], target: number, lowerIsBetter = false, format = ms) => {
+      if (ours.length === 0 || python.length === 0) return;
+      const ratio = lowerIsBetter ? median(ours) / median(python) : median(python) / median(ours);
+      const pass = lowerIsBetter ? ratio <= target : ratio >= target;
+      if (!pass) missed = true;
+      const goalText = Number.isNaN(ratio) ? 'not measured' : `${lowerIsBetter ? '<=' : '>='} ${target}x ${pass ? 'PASS' : 'FAIL'}`;
+      console.log(`${label.padEnd(10)} ${figure.padEnd(34)} ${spread(ours, format).padStart(22)} ${spread(python, format).padStart(24)} ${`${ratio.toFixed(2)}x`.padStart(7)}  ${goalText}`);
+    };
+    const mib = (n: number) => n.toFixed(0);
+    line('whole process, one-shot (ms)', m.oursProcess, m.pythonProcess, GOALS.process);
+    line('registry first scrape (ms)', m.oursCold, m.pythonFirst, GOALS.first);
+    line('warm scrape (ms)', m.oursWarm, m.pythonRepeat, GOALS.warm);
+    line('one-shot peak RSS (MiB)', m.oursProcessRss, m.pythonProcessRss, GOALS.rss, true, mib);
+    line('registry process peak RSS (MiB)', m.oursRss, m.pythonRss, GOALS.rss, true, mib);
+  }
 }
 
 /**
@@ -294,7 +362,10 @@ function main(): void {
       rows.push({ label, m: measure(dir, label, built, size.identities * size.entriesPerIdentity, work) });
       rmSync(dir, { recursive: true, force: true });
     }
-    if (rows.length > 0) printTable(rows, true);
+    if (rows.length > 0) {
+      printTable(rows, true);
+      printGoals(rows);
+    }
     if (deadWorkers > 0) deadWorkersSection(work);
   } catch (error) {
     if (!(error instanceof OutputMismatch)) throw error;
