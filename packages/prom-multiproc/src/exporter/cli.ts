@@ -185,14 +185,15 @@ async function serve(options: ServeOptions, command: Command): Promise<void> {
 
 // npx (and `npm exec`, or a shell) does not pass SIGTERM on to the command it runs: when a
 // supervisor stops it, the exporter would be left serving, re-parented. A changed parent pid
-// tells; so does the parent pid 1 being a new one (a process started by init keeps it).
+// tells. The parent is the one at start-up: one that went while the exporter was starting
+// counts too. (A process started by init, parent pid 1, has no parent to lose.)
 const PARENT_POLL_MS = 500;
+const parentAtStart = process.ppid;
 
 function watchParent(onGone: () => void): NodeJS.Timeout | undefined {
-  const parent = process.ppid;
-  if (parent <= 1) return undefined;
+  if (parentAtStart <= 1) return undefined;
   const timer = setInterval(() => {
-    if (process.ppid !== parent) onGone();
+    if (process.ppid !== parentAtStart) onGone();
   }, PARENT_POLL_MS);
   timer.unref();
   return timer;
