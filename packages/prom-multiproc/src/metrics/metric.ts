@@ -4,7 +4,7 @@ import { fileKindOf, type FileKind, type GaugeMode, type MetricType } from '../f
 import type { MetricFamily } from '../scrape/merge.js';
 import { entryKey, metricKeyPrefix } from '../format/pythonJson.js';
 import { reportOnce } from '../common/report.js';
-import { readStores, SnapshotCaches, type StoreView } from '../scrape/snapshot.js';
+import type { SnapshotCaches, StoreView } from '../scrape/snapshot.js';
 import type { ExemplarsBySample } from '../scrape/mergeExemplars.js';
 import { exemplarSink } from '../storage/exemplarFile.js';
 import { checkExemplarLabels } from './exemplarRules.js';
@@ -66,8 +66,9 @@ function leftItsRegistries(metric: { name: string; registers: readonly RegistryL
   return metric.registers.length > 0 && !metric.registers.some((registry) => registry.getSingleMetric?.(metric.name) === metric);
 }
 
-// get() reads a directory for one metric; it keeps no files open between calls.
-const getCaches = new SnapshotCaches(false);
+// get() reads a directory for one metric; it keeps no files open between calls. The reading
+// code is loaded by the first get(), not by every process that only records values.
+let getCaches: SnapshotCaches | undefined;
 
 type ChildMap<C> = Map<string, C | ChildMap<C>>;
 
@@ -184,6 +185,8 @@ export abstract class Metric<Child, T extends string = string> {
     const participant = this[SCRAPE_PARTICIPANT];
     await participant.runCollect();
     const store = participant.store();
+    const { readStores, SnapshotCaches } = await import('../scrape/snapshot.js');
+    getCaches ??= new SnapshotCaches(false);
     const snapshot = await readStores([store], getCaches);
     return participant.objectFrom(snapshot.byStore.get(store)!);
   }
