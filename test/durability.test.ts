@@ -1,19 +1,20 @@
 // The durability point, tested with real processes: a value is written to the process's file
-// at the end of the event-loop turn that recorded it (one setImmediate per turn) and, for the
-// turn in progress, on process 'exit'. From the end of its turn on, a value survives SIGKILL;
-// a normal exit, process.exit() and an uncaught exception or rejection also write the turn in
-// progress. Only a process killed by a signal in the middle of a turn loses that turn.
+// at most WRITE_INTERVAL_MS after it was recorded (at the end of its event-loop turn when the
+// process wrote nothing in that interval before), and from then on survives SIGKILL. A normal
+// exit, process.exit(), an uncaught exception or rejection, and SIGTERM/SIGINT write what is
+// pending; only a process killed by SIGKILL (or one whose turn never ends) loses the rest.
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
 import {
-  PENDING_IN_BLOCKED_TURN, ROUNDS, type ChildMessage, type Scenario,
+  PENDING_IN_BLOCKED_TURN, ROUNDS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
 } from './helpers/durabilityProtocol.js';
+import { WRITE_INTERVAL_MS } from '../packages/prom-multiproc/src/storage/fileStore.js';
 import { identityOfLockFile } from '../packages/prom-multiproc/src/directory/identityLock.js';
 
 /** The directory's entries without identity locks (a SIGKILLed or still running writer leaves its `.lock-<id>`). */
@@ -48,8 +49,9 @@ function tempDir(): string {
   return dir;
 }
 
-function start(dir: string, scenario: Scenario, options: { count?: number; identity?: string } = {}): Run {
+function start(dir: string, scenario: Scenario, options: { count?: number; identity?: string; steadyLog?: string } = {}): Run {
   const env: NodeJS.ProcessEnv = { ...process.env, PROM_MULTIPROC_DIR: dir };
+  if (options.steadyLog !== undefined) env[STEADY_LOG_VARIABLE] = options.steadyLog;
   delete env.PROMETHEUS_MULTIPROC_DIR;
   delete env.DURABILITY_IDENTITY;
   if (options.identity !== undefined) env.DURABILITY_IDENTITY = options.identity;
@@ -95,6 +97,21 @@ function nextMessage<T extends ChildMessage['type']>(run: Run, type: T): Promise
 
 function ending(run: Run): Promise<Ending> {
   return withTimeout(run.ended, EXIT_TIMEOUT_MS, 'the end of the child');
+}
+
+async function waitForLogLines(log: string, lines: number): Promise<void> {
+  const deadline = Date.now() + MESSAGE_TIMEOUT_MS;
+  for (;;) {
+    let count = 0;
+    try {
+      for (const char of readFileSync(log, 'utf8')) if (char === '\n') count++;
+    } catch {
+      // not created yet
+    }
+    if (count >= lines) return;
+    if (Date.now() > deadline) throw new Error(`the steady child logged ${count} of ${lines} events in ${MESSAGE_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** What the files hold, read the way a scrape reads them. */
@@ -152,8 +169,8 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('a recorded value survives SIGKILL once its event-loop turn has ended', { concurrency: true, timeout: 120_000 }, () => {
-  it('keeps all of one turn, reported after that turn', async () => {
+describe(`a recorded value survives SIGKILL at most ${WRITE_INTERVAL_MS} ms after it was recorded`, { concurrency: true, timeout: 120_000 }, () => {
+  it('keeps all of one turn, reported once it was written', async () => {
     const dir = tempDir();
     const run = start(dir, 'stay-alive', { count: 1000 });
     assert.equal((await nextMessage(run, 'flushed')).total, 1000);
@@ -207,16 +224,35 @@ describe('a recorded value survives SIGKILL once its event-loop turn has ended',
     assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(5));
   });
 
-  it('SIGTERM without a handler is the same as SIGKILL: earlier turns survive, the current one is lost', async () => {
-    // Node installs no SIGTERM handler, so the default action ends the process on the spot:
-    // no 'exit' event, no last write. Values from turns that ended are already in the file.
-    // (A process that handles SIGTERM and then exits gets its last turn written on 'exit'.)
-    const dir = tempDir();
-    const run = start(dir, 'block-turn', { count: 5 });
-    await nextMessage(run, 'blocking');
-    run.child.kill('SIGTERM');
-    assert.deepEqual(await ending(run), { code: null, signal: 'SIGTERM' });
-    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(5));
+  it('keeps, at a SIGKILL at a random moment, every event recorded more than the interval before, and invents none', async () => {
+    // Natural timing: one event per turn, as fast as the loop turns, killed whenever the timer
+    // says. The child's own log says what it had recorded and when. Its last line was written
+    // after that turn's timers ran, and those ran at a loop time no earlier than the line
+    // before, so every event logged WRITE_INTERVAL_MS (+1 ms of clock rounding) before that
+    // line must be in the files: a bound in the child's own time, whatever the machine's load.
+    for (let trial = 0; trial < 6; trial++) {
+      const dir = tempDir();
+      const log = path.join(dir, 'steady.log');
+      const run = start(dir, 'steady', { count: 10_000_000, steadyLog: log });
+      await waitForLogLines(log, 200);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 300));
+      run.child.kill('SIGKILL');
+      assert.equal((await ending(run)).signal, 'SIGKILL');
+      // A line cut short by the kill is dropped.
+      const logged = readFileSync(log, 'utf8').split('\n').map((line) => line.split(' ').map(Number) as [number, number])
+        .filter(([total, at]) => Number.isInteger(total) && total > 0 && at > 1e12);
+      const [lastTotal] = logged.at(-1)!;
+      const [, beforeLastAt] = logged.at(-2)!;
+      const mustHave = logged.filter(([, at]) => at <= beforeLastAt - WRITE_INTERVAL_MS - 1).at(-1)?.[0] ?? 0;
+      const recorded = await readRecorded(dir, run.child.pid!);
+      const context = `trial ${trial}: ${logged.length} events logged, the last ${lastTotal}, ${mustHave} of them over ${WRITE_INTERVAL_MS} ms before`;
+      assert.ok(mustHave > 0, `${context}: the trial proved nothing`);
+      // Each file on its own: a kill may fall between the writes of two files.
+      for (const [what, value] of [['events', recorded.events], ['observations', recorded.observations], ['level', recorded.level]] as const) {
+        assert.ok(value >= mustHave, `${context}; the files hold ${what} ${value}, fewer`);
+        assert.ok(value <= lastTotal, `${context}; the files hold ${what} ${value}, more than were recorded`);
+      }
+    }
   });
 
   it('a restarted process with the same identity continues from the values in its file', async () => {
@@ -230,6 +266,47 @@ describe('a recorded value survives SIGKILL once its event-loop turn has ended',
     assert.deepEqual(await ending(second), { code: 0, signal: null });
     assert.deepEqual(await readRecorded(dir, identity), expectedAfter(40, 25));
     assert.deepEqual(metricsFilesIn(dir), filesOf(identity));
+  });
+});
+
+describe('a terminating signal writes what is pending, and ends the process as it would have ended', { concurrency: true, timeout: 120_000 }, () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} without a handler of the application's: everything written, ended by ${signal}`, async () => {
+      // The signal arrives while a turn is busy with unwritten events; it is handled when the
+      // turn ends, writes them, then ends the process by the same signal (same exit status).
+      const dir = tempDir();
+      const run = start(dir, 'busy-then-idle', { count: 5 });
+      const blocking = await nextMessage(run, 'blocking');
+      run.child.kill(signal);
+      assert.deepEqual(await ending(run), { code: null, signal });
+      assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(blocking.flushed + blocking.pending));
+    });
+  }
+
+  it('SIGTERM to an application with its own handler: written, and the application keeps running', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'handles-sigterm', { count: 12 });
+    await nextMessage(run, 'flushed');
+    run.child.kill('SIGTERM');
+    assert.equal((await nextMessage(run, 'still-running')).total, 12);
+    run.child.kill('SIGKILL');
+    assert.equal((await ending(run)).signal, 'SIGKILL');
+    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(12));
+  });
+
+  it('SIGTERM at a random moment of steady recording: the files hold exactly what was recorded', async () => {
+    // A signal is handled between turns, so the child's log is whole and its last total exact.
+    for (let trial = 0; trial < 4; trial++) {
+      const dir = tempDir();
+      const log = path.join(dir, 'steady.log');
+      const run = start(dir, 'steady', { count: 10_000_000, steadyLog: log });
+      await waitForLogLines(log, 200);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 200));
+      run.child.kill('SIGTERM');
+      assert.deepEqual(await ending(run), { code: null, signal: 'SIGTERM' });
+      const lastTotal = Number(readFileSync(log, 'utf8').trimEnd().split('\n').at(-1)!.split(' ')[0]);
+      assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(lastTotal), `trial ${trial}`);
+    }
   });
 });
 

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, configure, setupClusterMetrics } from '../../packages/prom-multiproc/src/index.js';
+import { afterWritten } from './afterWritten.js';
 
 const identityOf = (id: number): string => `w${id}`;
 
@@ -32,7 +33,7 @@ if (cluster.isPrimary) {
   configure({ identity: identityOf(id) });
   new Counter({ name: 'jobs_total', help: 'Jobs done.' }).inc(id * 10);
   new Gauge({ name: 'busy', help: 'Busy workers.', multiprocessMode: 'livesum' }).set(1);
-  // Written at the end of this turn; tell the primary after it.
-  setImmediate(() => process.send!('recorded'));
+  // Tell the primary once it is written.
+  afterWritten(() => process.send!('recorded'));
   setInterval(() => {}, 1000);
 }

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Summary } from '../../packages/prom-multipro
 import {
   LATENCY_BUCKETS, type Contribution, type PrimaryToWorkerMessage, type WorkerMessage,
 } from './clusterProtocol.js';
+import { afterWritten } from './afterWritten.js';
 
 const workerId = cluster.worker?.id;
 if (workerId === undefined || process.send === undefined) throw new Error('clusterWorker.ts runs as a node:cluster worker');
@@ -15,12 +16,6 @@ function send(message: WorkerMessage): void {
   process.send!(message);
 }
 
-// The durability point: a value is in the file once the event-loop turn that recorded it has
-// ended. A setImmediate queued after the recording runs after the store's end-of-turn write,
-// so a report sent from it only claims what is already on disk.
-function afterThisTurn(then: () => void): void {
-  setImmediate(then);
-}
 
 const requests = new Counter({ name: 'cluster_requests_total', help: 'Requests served.', labelNames: ['route', 'status'] });
 const bytes = new Counter({ name: 'cluster_bytes_total', help: 'Bytes sent.' });
@@ -92,8 +87,8 @@ process.on('message', (message: PrimaryToWorkerMessage) => {
   const before = Date.now();
   lastDeploy.set(message.value);
   const after = Date.now();
-  afterThisTurn(() => send({ type: 'mostrecent-set', set: { workerId, pid: process.pid, value: message.value, before, after } }));
+  afterWritten(() => send({ type: 'mostrecent-set', set: { workerId, pid: process.pid, value: message.value, before, after } }));
 });
 
 const did = work(workerId);
-afterThisTurn(() => send({ type: 'report', report: { workerId, pid: process.pid, did } }));
+afterWritten(() => send({ type: 'report', report: { workerId, pid: process.pid, did } }));

@@ -2,8 +2,12 @@
 // default store, tells the parent over IPC what is on disk by now, and then ends the way the
 // scenario says. DURABILITY_IDENTITY, when set, is the process identity (configure()).
 // Usage (forked with an IPC channel): node --import tsx durabilityChild.ts <scenario> [count]
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { Counter, Gauge, Histogram, configure } from '../../packages/prom-multiproc/src/index.js';
-import { BUCKETS, PENDING_IN_BLOCKED_TURN, ROUNDS, SCENARIOS, type ChildMessage, type Scenario } from './durabilityProtocol.js';
+import { afterWritten } from './afterWritten.js';
+import {
+  BUCKETS, PENDING_IN_BLOCKED_TURN, ROUNDS, SCENARIOS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
+} from './durabilityProtocol.js';
 
 const [scenario, countText = '100'] = process.argv.slice(2);
 const count = Number(countText);
@@ -31,11 +35,9 @@ function send(message: ChildMessage): void {
   process.send!(message);
 }
 
-// The durability point: values are written at the end of the event-loop turn that recorded
-// them. A setImmediate queued after recording runs after that write, so what it reports is
-// already in the files.
-function afterThisTurn(then: () => void): void {
-  setImmediate(then);
+function busyFor(ms: number): void {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline);
 }
 
 function stayAlive(): void {
@@ -45,7 +47,7 @@ function stayAlive(): void {
 
 function recordRound(round: number): void {
   record(round + 1);
-  afterThisTurn(() => {
+  afterWritten(() => {
     send({ type: 'flushed', total });
     if (round + 1 < ROUNDS) setTimeout(() => recordRound(round + 1), 1);
   });
@@ -54,7 +56,7 @@ function recordRound(round: number): void {
 switch (scenario as Scenario) {
   case 'stay-alive':
     record(count);
-    afterThisTurn(() => send({ type: 'flushed', total }));
+    afterWritten(() => send({ type: 'flushed', total }));
     stayAlive();
     break;
   case 'rounds':
@@ -63,16 +65,47 @@ switch (scenario as Scenario) {
     break;
   case 'block-turn':
     record(count);
-    afterThisTurn(() => {
+    afterWritten(() => {
       const flushed = total;
       record(PENDING_IN_BLOCKED_TURN);
       send({ type: 'blocking', flushed, pending: PENDING_IN_BLOCKED_TURN });
-      // This turn never ends, so its values are never written; the parent sends a signal.
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline);
+      // This turn never ends, so its values are never written; the parent sends SIGKILL.
+      busyFor(30_000);
       process.exit(99);
     });
     break;
+  case 'busy-then-idle':
+    // The parent signals while the turn is busy: the signal is handled once it ends.
+    record(count);
+    afterWritten(() => {
+      const flushed = total;
+      record(PENDING_IN_BLOCKED_TURN);
+      send({ type: 'blocking', flushed, pending: PENDING_IN_BLOCKED_TURN });
+      busyFor(1500);
+    });
+    stayAlive();
+    break;
+  case 'handles-sigterm':
+    // The application's own SIGTERM handler keeps the process running: the library must not end it.
+    process.on('SIGTERM', () => setTimeout(() => send({ type: 'still-running', total }), 300));
+    record(count);
+    afterWritten(() => send({ type: 'flushed', total }));
+    stayAlive();
+    break;
+  case 'steady': {
+    // One event per turn, as a server with one request at a time, each logged with its time
+    // (synchronously, so the log is complete up to the moment of a SIGKILL).
+    const log = openSync(process.env[STEADY_LOG_VARIABLE]!, 'a');
+    const next = (): void => {
+      record(1);
+      writeSync(log, `${total} ${Date.now()}\n`);
+      if (total < count) setImmediate(next);
+      else closeSync(log);
+    };
+    setImmediate(next);
+    stayAlive();
+    break;
+  }
   case 'drain':
     // Nothing keeps the event loop alive: the process ends when this turn's write is done.
     record(count);

@@ -4,9 +4,16 @@ export type ChildMessage =
   /** Everything recorded so far is on disk: `total` events. */
   | { type: 'flushed'; total: number }
   /** `flushed` events are on disk; `pending` more were recorded in a turn that now never ends. */
-  | { type: 'blocking'; flushed: number; pending: number };
+  | { type: 'blocking'; flushed: number; pending: number }
+  /** The 'handles-sigterm' child got SIGTERM and is still running, its own handler having kept it. */
+  | { type: 'still-running'; total: number };
 
-export const SCENARIOS = ['stay-alive', 'rounds', 'block-turn', 'drain', 'process-exit', 'throw', 'reject'] as const;
+/** The 'steady' child appends `<total> <Date.now()>` to this file after each turn's event. */
+export const STEADY_LOG_VARIABLE = 'DURABILITY_STEADY_LOG';
+
+export const SCENARIOS = [
+  'stay-alive', 'rounds', 'block-turn', 'busy-then-idle', 'handles-sigterm', 'steady', 'drain', 'process-exit', 'throw', 'reject',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Round r of the 'rounds' scenario records r + 1 events. */

@@ -4,13 +4,15 @@
 // "ok <total>" after the turn's write; exits (writing its last values) when stdin closes.
 import { createInterface } from 'node:readline';
 import { Counter } from '../../packages/prom-multiproc/src/index.js';
+import { afterWritten } from './afterWritten.js';
 
 const requests = new Counter({ name: 'mixed_requests', help: 'Requests served.' });
 let total = 0;
-setImmediate(() => process.stdout.write('ready\n'));
+afterWritten(() => process.stdout.write('ready\n'));
 createInterface({ input: process.stdin }).on('line', (line) => {
   const amount = Number(line.split(' ')[1]);
   requests.inc(amount);
   total += amount;
-  setImmediate(() => process.stdout.write(`ok ${total}\n`));
+  const recorded = total;
+  afterWritten(() => process.stdout.write(`ok ${recorded}\n`));
 });

@@ -42,7 +42,7 @@ function build(): string {
   // Bare imports (prom-client, commander) resolve through the repository's node_modules.
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   const helpers = readdirSync(path.join(repoRoot, HELPERS_DIR))
-    .filter((name) => name.startsWith('stress') && name.endsWith('.ts'))
+    .filter((name) => (name.startsWith('stress') || name === 'afterWritten.ts') && name.endsWith('.ts'))
     .map((name) => path.join(HELPERS_DIR, name));
   for (const file of [...SOURCES.flatMap(sourceFiles), ...helpers]) {
     const output = ts.transpileModule(readFileSync(path.join(repoRoot, file), 'utf8'), {

@@ -13,6 +13,7 @@
 // Usage: node --import tsx stressFaultWorker.ts [growing] [late-gauge]
 import { writeSync } from 'node:fs';
 import { Counter, Gauge, configure, setProblemReporter } from '../../packages/prom-multiproc/src/index.js';
+import { afterWritten } from './afterWritten.js';
 
 const options = new Set(process.argv.slice(2));
 const say = (line: string) => writeSync(1, `${line}\n`);
@@ -36,7 +37,8 @@ function record(): void {
   } catch (error) {
     say(`threw ${(error as Error).message}`);
   }
-  setImmediate(() => say(`tick ${tick} total ${total}`));
+  const recorded = total;
+  afterWritten(() => say(`tick ${tick} total ${recorded}`));
 }
 
 setInterval(record, 5);

@@ -14,6 +14,7 @@
 import { writeSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Summary, configure } from '../../packages/prom-multiproc/src/index.js';
 import { BUCKETS, KINDS, NAMES, OBSERVATIONS, ROUTES, UNIT } from './stressWorkload.js';
+import { afterWritten } from './afterWritten.js';
 
 const [eventsText = '1000', batchText = '100', pauseText = '0', identity] = process.argv.slice(2);
 const totalEvents = Number(eventsText);
@@ -74,8 +75,8 @@ function runBatch(): void {
   say(`started ${batch} ${done + size}`);
   for (let i = 0; i < size; i++) record(done + i);
   done += size;
-  // Queued after the store's own end-of-turn write, so it runs once the batch is on disk.
-  setImmediate(() => {
+  // Runs once the batch is on disk (the store writes within WRITE_INTERVAL_MS).
+  afterWritten(() => {
     if (done >= totalEvents) {
       say(`done ${done}`);
       return; // nothing else keeps the loop alive: the process exits

@@ -11,16 +11,15 @@ import type { RawEntry } from '../format/decode.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
 import { MetricFile } from './metricFile.js';
+import { writeBeforeSignalEnds } from './signalWrites.js';
 import { wallClockSeconds, type SeriesStore, type StoreOptions } from './store.js';
 
 // After a failed write, try again this often (a full disk may be freed, a directory recreated).
 const RETRY_AFTER_MS = 1000;
 
-// Where a turn's changes are written. The main thread writes once per event-loop turn. A
-// worker thread writes at the end of the synchronous run that made them (a microtask): a pool
-// that terminate()s a thread as soon as its last result arrives must find the values of that
-// task in the file, and terminate() runs no 'exit' listener. Decided once, not per change.
-const scheduleFlush: (flush: () => void) => void = isMainThread ? setImmediate : queueMicrotask;
+// After a write, the next one waits this long: a busy process writes each file at most this
+// often, however many turns change it, and a quiet one writes at the end of the turn.
+export const WRITE_INTERVAL_MS = 10;
 
 export interface FileStoreOptions extends StoreOptions {
   dir: string;
@@ -29,13 +28,16 @@ export interface FileStoreOptions extends StoreOptions {
 /**
  * The series of one process identity, in per-kind files of the shared directory.
  *
- * Durability: a change is written at the end of the event-loop turn that made it (one
- * setImmediate per turn, for every file and series together), and on process 'exit', which
- * also runs after process.exit() and an uncaught exception. From then on it survives SIGKILL.
- * A process killed in the middle of a turn loses that turn's changes only. In a worker thread a
- * change is written when the synchronous run that made it ends (see scheduleFlush), and on the
- * thread's 'exit' (normal end, process.exit(), uncaught error); worker.terminate() runs no
- * listener, so it loses only a run it interrupts.
+ * Durability (docs/durability.md): in the main thread a change is written at the end of the
+ * event-loop turn that made it when the store wrote nothing in the last WRITE_INTERVAL_MS,
+ * and otherwise once that interval since the last write is over; so every value is in its
+ * file at most WRITE_INTERVAL_MS after it was recorded while the event loop runs, and from
+ * then on survives SIGKILL. One write covers every file and series. Pending changes are also
+ * written on process 'exit' (after process.exit() and an uncaught exception too) and on
+ * SIGTERM, SIGINT and SIGHUP (signalWrites.ts). In a worker thread a change is written when
+ * the synchronous run that made it ends (a microtask): a pool that terminate()s a thread as
+ * soon as its last result arrives must find that task's values in the file, and terminate()
+ * runs no listener, so it loses only a run it interrupts.
  *
  * The store holds the identity's lock (identityLock.ts) while open: a second live writer of
  * the same identity in the directory makes the constructor throw.
@@ -47,6 +49,9 @@ export class FileStore implements SeriesStore {
   private readonly files = new Map<FileKind, MetricFile>();
   private readonly queuedFiles: MetricFile[] = [];
   private flushScheduled = false;
+  /** Date.now() of the last write, to space writes WRITE_INTERVAL_MS apart. */
+  private lastFlushAt = 0;
+  private readonly stopSignalWrites: () => void;
   /** Files whose last write failed, so that a later success lets the fault be reported again. */
   private readonly failedFiles = new Set<MetricFile>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -64,6 +69,7 @@ export class FileStore implements SeriesStore {
     identityLocks.set(this, acquireIdentityLock(this.dir, this.identity));
     openStores.add(this);
     installExitHook();
+    this.stopSignalWrites = writeBeforeSignalEnds(() => this.flush());
   }
 
   cell(kind: FileKind, key: string): Cell {
@@ -101,7 +107,14 @@ export class FileStore implements SeriesStore {
     this.queuedFiles.push(file);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    scheduleFlush(this.flushFromTimer);
+    if (!isMainThread) {
+      queueMicrotask(this.flushFromTimer);
+      return;
+    }
+    const wait = this.lastFlushAt + WRITE_INTERVAL_MS - Date.now();
+    if (wait <= 0) setImmediate(this.flushFromTimer);
+    // Unref'd: pending writes must not keep a process alive; 'exit' writes them.
+    else setTimeout(this.flushFromTimer, wait).unref();
   }
 
   private readonly flushFromTimer = (): void => {
@@ -110,11 +123,14 @@ export class FileStore implements SeriesStore {
 
   flush(): void {
     this.flushScheduled = false;
+    if (this.queuedFiles.length === 0) return;
     const files = this.queuedFiles.splice(0);
+    const now = Date.now();
+    this.lastFlushAt = now;
     let failed = false;
     for (const file of files) {
       try {
-        file.flush();
+        file.flush(now);
         // Only a file that failed before has a report to forget; the usual turn builds no key.
         if (this.failedFiles.delete(file)) forgetReport(`write\u0000${file.path}`);
       } catch (error) {
@@ -166,6 +182,7 @@ export class FileStore implements SeriesStore {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.stopSignalWrites();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     for (const file of this.files.values()) file.close();
     identityLocks.get(this)?.release();

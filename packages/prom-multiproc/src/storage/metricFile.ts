@@ -161,27 +161,34 @@ export class MetricFile implements CellOwner {
     this.hooks.onQueued(this);
   }
 
-  /** Writes what changed. On an I/O error nothing is forgotten: the next flush tries again. */
-  flush(): void {
+  /**
+   * Writes what changed; `now` is the caller's Date.now(), one clock read for all files. A
+   * value that came back to what the file holds (a gauge up and down again) is not written.
+   * On an I/O error nothing is forgotten: the next flush tries again.
+   */
+  flush(now = Date.now()): void {
     this.queued = false;
     if (this.fd < 0) return;
-    const now = Date.now();
     if (now - this.checkedAt >= REPLACED_CHECK_MS) {
       this.checkedAt = now;
       this.reopenIfReplaced();
     }
     const ranges = this.retryRanges;
     this.retryRanges = [];
+    const image = this.image;
     for (const cell of this.dirtyCells) {
-      writeValue(this.image, cell.valueOffset, cell.value, cell.timestamp);
       cell.dirty = false;
-      ranges.push(cell.valueOffset, cell.valueOffset + 16);
+      const at = cell.valueOffset;
+      if (Object.is(image.readDoubleLE(at), cell.value) && Object.is(image.readDoubleLE(at + 8), cell.timestamp)) continue;
+      writeValue(image, at, cell.value, cell.timestamp);
+      ranges.push(at, at + 16);
     }
     this.dirtyCells.length = 0;
     if (this.appendFrom >= 0) {
       ranges.push(this.appendFrom, this.used);
       this.appendFrom = -1;
     }
+    if (ranges.length === 0 && this.used === this.usedOnDisk && this.image.length <= this.sizeOnDisk) return;
     try {
       this.writeRanges(ranges);
     } catch (error) {
