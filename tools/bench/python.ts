@@ -25,16 +25,18 @@ n_routes = len(routes)
 for i in range(warm_up):
     counter.labels(routes[i % n_routes]).inc()
 start = time.perf_counter_ns()
+cpu_start = time.process_time_ns()
 for i in range(warm_up, warm_up + ops):
     counter.labels(routes[i % n_routes]).inc()
 elapsed = time.perf_counter_ns() - start
+cpu = time.process_time_ns() - cpu_start
 
 registry = CollectorRegistry()
 MultiProcessCollector(registry)
 total = sum(s.value for m in registry.collect() for s in m.samples if s.name == 'bench_requests_total')
 if total != warm_up + ops:
     sys.exit('python total: expected %d, got %r' % (warm_up + ops, total))
-print(json.dumps({'nsPerOp': elapsed / ops}))
+print(json.dumps({'nsPerOp': elapsed / ops, 'cpuNsPerOp': cpu / ops}))
 `;
 
 export function pythonCheckout(): string | undefined {
@@ -42,7 +44,7 @@ export function pythonCheckout(): string | undefined {
 }
 
 /** One round: ns per `counter.labels(route).inc()` in a fresh interpreter and directory. */
-export function runPythonRound(checkout: string, ops: number): number {
+export function runPythonRound(checkout: string, ops: number): OpCost {
   const dir = mkdtempSync(path.join(tmpdir(), 'prom-multiproc-bench-py-'));
   try {
     const result = spawnSync('python3', ['-c', SCRIPT, String(ops), JSON.stringify(ROUTES)], {
@@ -57,10 +59,19 @@ export function runPythonRound(checkout: string, ops: number): number {
   }
 }
 
-/** The nsPerOp of the last stdout line, as both the Node and the Python children print it. */
-export function parseResult(stdout: string): number {
+export interface OpCost {
+  /** Wall time per operation. */
+  nsPerOp: number;
+  /** CPU time of the whole process (every thread) per operation. */
+  cpuNsPerOp: number;
+}
+
+/** The costs of the last stdout line, as both the Node and the Python children print it. */
+export function parseResult(stdout: string): OpCost {
   const last = stdout.trim().split('\n').at(-1) ?? '';
-  const { nsPerOp } = JSON.parse(last) as { nsPerOp: unknown };
-  if (typeof nsPerOp !== 'number' || !(nsPerOp > 0)) throw new Error(`no result in child output: ${stdout}`);
-  return nsPerOp;
+  const { nsPerOp, cpuNsPerOp } = JSON.parse(last) as { nsPerOp: unknown; cpuNsPerOp: unknown };
+  if (typeof nsPerOp !== 'number' || !(nsPerOp > 0) || typeof cpuNsPerOp !== 'number' || !(cpuNsPerOp > 0)) {
+    throw new Error(`no result in child output: ${stdout}`);
+  }
+  return { nsPerOp, cpuNsPerOp };
 }
