@@ -1,17 +1,25 @@
-// The HTTP benchmark: requests/s of a node:http server with and without instrumentHandler,
-// under load from autocannon in a second process, side by side; and, for every instrumented
-// run, a check that the merged http_requests_total equals the responses autocannon received.
+// The HTTP benchmark: what request metrics cost a server, per request, in whole-process CPU,
+// for this package's middleware and for prom-client instrumented by hand, side by side; on
+// node:http and Express, at 1 connection (a request per event-loop turn: the per-request
+// costs, nothing shared) and at 50 (many requests per turn). For the middleware, a check that
+// the merged http_requests_total equals the responses the load generator received.
 //
-//   node --import tsx tools/bench-http.ts [--rounds=3] [--seconds=5] [--connections=32] [--requests=N] [--dir=PARENT]
+//   node --import tsx tools/bench-http.ts [--rounds=9] [--seconds=1] [--connections=1,50]
+//       [--frameworks=node,express] [--requests=N] [--dir=PARENT]
 //
-// --dir is where the runs' metrics directories are made (the system's temporary directory by
+// --dir is where the metrics directories are made (the system's temporary directory by
 // default); a service keeps them on tmpfs (/run), and /dev/shm measures that case.
 //
-// Each run is a fresh server process (tools/bench-http/server.ts) and a fresh autocannon
-// process; rounds alternate which variant goes first, so machine noise falls on both. Runs
-// send a fixed number of requests (autocannon --amount, sized from a calibration run to last
-// about --seconds) rather than a duration: a duration cuts requests in flight at the end,
-// which the server may have counted and autocannon not, and then the check could not be exact.
+// The overhead of a variant is its server CPU per request minus the plain server's in the same
+// round; the goal compares the middleware's overhead with prom-client's (at most 1.0x at 1
+// connection, 0.9x at 50). For each framework and connection count, the three variants run as
+// three server processes (tools/bench-http/server.ts) side by side, warmed up first; then each
+// round sends a burst of requests to each, in an order rotated every round, so that the runs
+// compared are seconds apart and machine noise falls on all of them alike. Bursts are a fixed
+// number of requests (sized from the plain server's rate to last about --seconds) rather than a
+// duration: a duration cuts requests in flight at the end, which the server may have counted
+// and the load generator not, and then the check could not be exact. The load generator is
+// autocannon, in this process.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,26 +29,52 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory } from '../packages/prom-multiproc/src/index.js';
 
-type Variant = 'plain' | 'instrumented';
+const FRAMEWORKS = ['node', 'express'] as const;
+const VARIANTS = ['plain', 'prom-client', 'prom-multiproc'] as const;
+type Framework = (typeof FRAMEWORKS)[number];
+type Variant = (typeof VARIANTS)[number];
+const FRAMEWORK_NAMES: Record<Framework, string> = { node: 'node:http', express: 'Express' };
 
-function option(name: string, fallback: number): number {
-  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
-  const value = arg === undefined ? fallback : Number(arg.slice(name.length + 3));
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes a positive integer`);
+/** The goal: the middleware's overhead at most this share of prom-client's. */
+function target(connections: number): number {
+  return connections === 1 ? 1.0 : 0.9;
+}
+
+function argument(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+function positive(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes positive integers`);
   return value;
 }
 
-const rounds = option('rounds', 3);
-const seconds = option('seconds', 5);
-const connections = option('connections', 32);
-const fixedRequests = process.argv.some((a) => a.startsWith('--requests=')) ? option('requests', 1) : undefined;
+function option(name: string, fallback: number): number {
+  const text = argument(name);
+  return text === undefined ? fallback : positive(name, text);
+}
 
-const dirParent = process.argv.find((a) => a.startsWith('--dir='))?.slice('--dir='.length) ?? tmpdir();
+function listOption<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const text = argument(name);
+  if (text === undefined) return [...fallback];
+  const values = text.split(',');
+  for (const value of values) if (!allowed.includes(value as T)) throw new Error(`--${name} takes ${allowed.join(', ')}`);
+  return values as T[];
+}
+
+const rounds = option('rounds', 9);
+const seconds = option('seconds', 1);
+const connectionCounts = (argument('connections') ?? '1,50').split(',').map((text) => positive('connections', text));
+const frameworks = listOption('frameworks', FRAMEWORKS, FRAMEWORKS);
+const fixedRequests = argument('requests') === undefined ? undefined : option('requests', 1);
+const dirParent = argument('dir') ?? tmpdir();
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const serverScript = fileURLToPath(new URL('./bench-http/server.ts', import.meta.url));
-const autocannonPackage = createRequire(import.meta.url).resolve('autocannon/package.json');
-const autocannonCli = path.join(path.dirname(autocannonPackage), 'autocannon.js');
+// autocannon has no types of its own; the part used here.
+type Autocannon = (options: { url: string; connections: number; amount?: number; duration?: number }) => Promise<LoadResult>;
+const runAutocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 interface RunningServer {
   url: string;
@@ -49,8 +83,8 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-async function startServer(variant: Variant, dir: string): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, variant], {
+async function startServer(framework: Framework, variant: Variant, dir: string): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, framework, variant], {
     cwd: root,
     env: { ...process.env, PROM_MULTIPROC_DIR: dir },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -59,7 +93,7 @@ async function startServer(variant: Variant, dir: string): Promise<RunningServer
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const nextMessage = async <T>(): Promise<T> => {
     const next = await Promise.race([lines.next(), exited.then(() => undefined)]);
-    if (next === undefined || next.done === true) throw new Error(`the ${variant} server exited unexpectedly`);
+    if (next === undefined || next.done === true) throw new Error(`the ${framework} ${variant} server exited unexpectedly`);
     return JSON.parse(next.value) as T;
   };
   const { port } = await nextMessage<{ port: number }>();
@@ -72,36 +106,24 @@ async function startServer(variant: Variant, dir: string): Promise<RunningServer
     stop: async () => {
       child.kill('SIGTERM');
       const code = await exited;
-      if (code !== 0) throw new Error(`the ${variant} server exited with ${code}`);
+      if (code !== 0) throw new Error(`the ${framework} ${variant} server exited with ${code}`);
     },
   };
 }
 
 interface LoadResult {
-  /** Seconds, as autocannon measured them. */
-  duration: number;
   requests: { total: number; sent: number };
-  latency: { p50: number; p99: number };
   errors: number;
   timeouts: number;
   non2xx: number;
   '2xx': number;
 }
 
-function autocannon(url: string, args: string[]): Promise<LoadResult> {
-  const child = spawn(process.execPath, [autocannonCli, '--json', '--no-progress', '-c', String(connections), ...args, url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('close', (code) => {
-      if (code !== 0) reject(new Error(`autocannon exited with ${code}: ${stderr}`));
-      else resolve(JSON.parse(stdout) as LoadResult);
-    });
-  });
+/** Sends `amount` requests; `rate` is per second of wall time (autocannon's own duration is in whole ticks). */
+async function load(url: string, connections: number, amount: number): Promise<LoadResult & { rate: number }> {
+  const started = performance.now();
+  const result = await runAutocannon({ url, connections, amount });
+  return { ...result, rate: result.requests.total / ((performance.now() - started) / 1e3) };
 }
 
 function sampleSum(families: Awaited<ReturnType<typeof collectDirectory>>['families'], sampleName: string): number {
@@ -114,10 +136,6 @@ interface Run {
   rate: number;
   /** The server's CPU time per request, in microseconds: the cost machine noise blurs least. */
   cpuPerRequest: number;
-  p50: number;
-  p99: number;
-  /** What the metrics counted against what autocannon received; undefined for the plain server. */
-  counted?: { requests: number; histogramCount: number; responses: number };
 }
 
 const problems: string[] = [];
@@ -129,116 +147,159 @@ function checkClean(label: string, result: LoadResult, expected: number): void {
   }
 }
 
-async function measure(variant: Variant, requests: number, label: string): Promise<Run> {
-  const dir = mkdtempSync(path.join(dirParent, 'pm-bench-http-'));
-  try {
-    const server = await startServer(variant, dir);
-    let warm: LoadResult;
-    let result: LoadResult;
-    let cpu: number;
-    try {
-      const warmUp = Math.max(500, Math.round(requests / 5));
-      warm = await autocannon(server.url, ['--amount', String(warmUp)]);
-      checkClean(`${label} warm-up`, warm, warmUp);
-      const cpuBefore = await server.cpuMicros();
-      result = await autocannon(server.url, ['--amount', String(requests)]);
-      cpu = (await server.cpuMicros()) - cpuBefore;
-      checkClean(label, result, requests);
-    } finally {
-      await server.stop();
-    }
-    const run: Run = {
-      rate: result.requests.total / result.duration,
-      cpuPerRequest: cpu / result.requests.total,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-    };
-    if (variant === 'instrumented') {
-      const { families, skipped } = await collectDirectory(dir);
-      if (skipped.length > 0) problems.push(`${label}: files skipped: ${JSON.stringify(skipped)}`);
-      run.counted = {
-        requests: sampleSum(families, 'http_requests_total'),
-        histogramCount: sampleSum(families, 'http_request_duration_seconds_count'),
-        responses: warm['2xx'] + result['2xx'],
-      };
-      if (run.counted.requests !== run.counted.responses || run.counted.histogramCount !== run.counted.responses) {
-        problems.push(`${label}: ${run.counted.responses} responses, but http_requests_total ${run.counted.requests} and _count ${run.counted.histogramCount}`);
-      }
-    }
-    return run;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-const rate = (value: number): string => Math.round(value).toLocaleString('en-US').padStart(9);
+/** One variant's server, with the responses it sent so far (to check the middleware's count against). */
+interface Subject {
+  variant: Variant;
+  server: RunningServer;
+  dir: string;
+  responses: number;
+}
 
-async function calibrate(): Promise<number> {
-  if (fixedRequests !== undefined) return fixedRequests;
-  const dir = mkdtempSync(path.join(dirParent, 'pm-bench-http-'));
+/** One burst of `requests` at one server: its CPU per request. */
+async function burst(subject: Subject, connections: number, requests: number, label: string): Promise<Run> {
+  const cpuBefore = await subject.server.cpuMicros();
+  const result = await load(subject.server.url, connections, requests);
+  const cpu = (await subject.server.cpuMicros()) - cpuBefore;
+  checkClean(label, result, requests);
+  subject.responses += result['2xx'];
+  return { rate: result.rate, cpuPerRequest: cpu / result.requests.total };
+}
+
+/** What the middleware's merged files counted against the responses its server sent. */
+interface Counted {
+  requests: number;
+  histogramCount: number;
+  responses: number;
+}
+
+interface Case {
+  framework: Framework;
+  connections: number;
+  requests: number;
+  runs: Record<Variant, Run[]>;
+  counted?: Counted;
+}
+
+async function countedIn(subject: Subject, label: string): Promise<Counted> {
+  const { families, skipped } = await collectDirectory(subject.dir);
+  if (skipped.length > 0) problems.push(`${label}: files skipped: ${JSON.stringify(skipped)}`);
+  const counted = {
+    requests: sampleSum(families, 'http_requests_total'),
+    histogramCount: sampleSum(families, 'http_request_duration_seconds_count'),
+    responses: subject.responses,
+  };
+  if (counted.requests !== counted.responses || counted.histogramCount !== counted.responses) {
+    problems.push(`${label}: ${counted.responses} responses, but http_requests_total ${counted.requests} and _count ${counted.histogramCount}`);
+  }
+  return counted;
+}
+
+/** Every round of one framework and connection count, its three servers side by side. */
+async function runCase(framework: Framework, connections: number): Promise<Case> {
+  const name = `${framework} c=${connections}`;
+  const subjects: Subject[] = [];
   try {
-    const server = await startServer('plain', dir);
-    try {
-      await autocannon(server.url, ['--amount', '2000']); // warm, as the measured runs are
-      const probe = await autocannon(server.url, ['--duration', '2']);
-      return Math.max(1_000, Math.round((probe.requests.total / probe.duration) * seconds));
-    } finally {
-      await server.stop();
+    for (const variant of VARIANTS) {
+      const dir = mkdtempSync(path.join(dirParent, 'pm-bench-http-'));
+      subjects.push({ variant, dir, server: await startServer(framework, variant, dir), responses: 0 });
     }
+    // Warm each server up (its code optimized, its series created); size the bursts from the plain one.
+    let requests = fixedRequests;
+    for (const subject of subjects) {
+      // Long enough for V8 to finish optimizing: its compiler threads' time is the process's CPU too.
+      const warmUp = Math.max(10_000, 5 * (requests ?? 0));
+      const result = await load(subject.server.url, connections, warmUp);
+      checkClean(`${name} ${subject.variant} warm-up`, result, warmUp);
+      subject.responses += result['2xx'];
+      if (requests === undefined && subject.variant === 'plain') {
+        requests = Math.max(500, Math.round(result.rate * seconds));
+      }
+    }
+    const entry: Case = { framework, connections, requests: requests!, runs: { plain: [], 'prom-client': [], 'prom-multiproc': [] } };
+    for (let round = 1; round <= rounds; round++) {
+      const shift = (round - 1) % subjects.length;
+      for (const subject of [...subjects.slice(shift), ...subjects.slice(0, shift)]) {
+        entry.runs[subject.variant].push(await burst(subject, connections, entry.requests, `${name} round ${round} ${subject.variant}`));
+      }
+    }
+    for (let subject = subjects.shift(); subject !== undefined; subject = subjects.shift()) {
+      await subject.server.stop();
+      if (subject.variant === 'prom-multiproc') entry.counted = await countedIn(subject, `${name} prom-multiproc`);
+      rmSync(subject.dir, { recursive: true, force: true });
+    }
+    return entry;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const subject of subjects) {
+      await subject.server.stop().catch(() => undefined);
+      rmSync(subject.dir, { recursive: true, force: true });
+    }
   }
 }
 
 const cpuList = cpus();
-console.log('prom-multiproc HTTP benchmark: node:http with and without instrumentHandler');
+console.log('prom-multiproc HTTP benchmark: server CPU per request, no metrics / prom-client by hand / prom-multiproc middleware');
 console.log(`node ${process.version} (${process.platform}/${process.arch}), ${cpuList.length} x ${cpuList[0]?.model.trim() ?? 'unknown cpu'}`);
-const requests = await calibrate();
-console.log(`server: 1 process (metrics in files under ${dirParent}, multiprocess mode); load: autocannon in a second process, ${connections} connections`);
-console.log(`${requests} requests per run${fixedRequests === undefined ? ` (about ${seconds} s)` : ''}, after a warm-up of ${Math.max(500, Math.round(requests / 5))}; ${rounds} rounds, order alternated, fresh processes per run`);
-console.log('');
+console.log(`servers: one process per variant (prom-multiproc's metrics in files under ${dirParent}, multiprocess mode); load: autocannon in the runner's process`);
+console.log(`${rounds} rounds of one burst per variant, order rotated each round, after a warm-up of 10,000 requests or more per server`);
 
-const runs: Record<Variant, Run[]> = { plain: [], instrumented: [] };
-for (let round = 1; round <= rounds; round++) {
-  const order: Variant[] = round % 2 === 1 ? ['plain', 'instrumented'] : ['instrumented', 'plain'];
-  for (const variant of order) runs[variant].push(await measure(variant, requests, `round ${round} ${variant}`));
-  process.stderr.write(`round ${round}/${rounds} done\n`);
+const cases: Case[] = [];
+for (const framework of frameworks) {
+  for (const connections of connectionCounts) {
+    cases.push(await runCase(framework, connections));
+    process.stderr.write(`${framework} c=${connections} done\n`);
+  }
 }
 
-const header = Array.from({ length: rounds }, (_, i) => `round ${i + 1}`.padStart(9)).join(' ');
-console.log(`${'requests/s'.padEnd(24)} ${header}    median   p50/p99 latency (ms, median of rounds)`);
-const rows: [string, Variant][] = [['plain node:http', 'plain'], ['with instrumentHandler', 'instrumented']];
-for (const [label, variant] of rows) {
-  const list = runs[variant];
-  const latency = `${median(list.map((r) => r.p50))} / ${median(list.map((r) => r.p99))}`;
-  console.log(`${label.padEnd(24)} ${list.map((r) => rate(r.rate)).join(' ')} ${rate(median(list.map((r) => r.rate)))}   ${latency}`);
-}
-const ratios = runs.plain.map((plain, i) => runs.instrumented[i]!.rate / plain.rate);
-const ratioMedian = median(runs.instrumented.map((r) => r.rate)) / median(runs.plain.map((r) => r.rate));
-console.log(`${'instrumented / plain'.padEnd(24)} ${ratios.map((r) => r.toFixed(3).padStart(9)).join(' ')} ${ratioMedian.toFixed(3).padStart(9)}`);
-console.log('');
-console.log(`${'server CPU µs/request'.padEnd(24)} ${header}    median`);
-const micros = (value: number): string => value.toFixed(1).padStart(9);
-for (const [label, variant] of rows) {
-  const list = runs[variant].map((r) => r.cpuPerRequest);
-  console.log(`${label.padEnd(24)} ${list.map(micros).join(' ')} ${micros(median(list))}`);
-}
-const added = runs.instrumented.map((r, i) => r.cpuPerRequest - runs.plain[i]!.cpuPerRequest);
-console.log(`${'added by the middleware'.padEnd(24)} ${added.map(micros).join(' ')} ${micros(median(added))}`);
-console.log('');
+const micros = (value: number): string => value.toFixed(1).padStart(7);
+const times = (value: number): string => `${value.toFixed(2)}x`.padStart(7);
+const rate = (value: number): string => Math.round(value).toLocaleString('en-US');
+const spread = (values: readonly number[], show: (value: number) => string): string =>
+  `${show(median(values))}  ${show(Math.min(...values)).trim()}–${show(Math.max(...values)).trim()}`;
+const header = `${Array.from({ length: rounds }, (_, i) => `r${i + 1}`.padStart(7)).join('')}  median  min–max`;
+const row = (label: string, values: readonly number[], show: (value: number) => string): string =>
+  `  ${label.padEnd(30)}${values.map(show).join('')}${spread(values, show)}`;
 
-console.log('nothing lost (instrumented runs: responses autocannon received, warm-up included, against the merged files):');
-runs.instrumented.forEach((run, i) => {
-  const { requests: counted, histogramCount, responses } = run.counted!;
-  const verdict = counted === responses && histogramCount === responses ? 'equal' : 'DIFFERENT';
-  console.log(`  round ${i + 1}: ${responses} responses, http_requests_total ${counted}, http_request_duration_seconds_count ${histogramCount}: ${verdict}`);
-});
+const verdicts: string[] = [];
+for (const { framework, connections, requests, runs } of cases) {
+  const name = `${FRAMEWORK_NAMES[framework]}, ${connections} connection${connections === 1 ? '' : 's'}`;
+  console.log('');
+  console.log(`${name}: ${requests} requests per burst`);
+  console.log(`  ${'server CPU µs/request'.padEnd(30)}${header}`);
+  for (const variant of VARIANTS) console.log(row(variant, runs[variant].map((r) => r.cpuPerRequest), micros));
+  const overhead = (variant: Variant): number[] => runs[variant].map((r, i) => r.cpuPerRequest - runs.plain[i]!.cpuPerRequest);
+  const theirs = overhead('prom-client');
+  const ours = overhead('prom-multiproc');
+  console.log(row('overhead: prom-client', theirs, micros));
+  console.log(row('overhead: prom-multiproc', ours, micros));
+  const ratios = ours.map((value, i) => value / theirs[i]!);
+  const ratio = median(ours) / median(theirs);
+  console.log(row('ratio of overheads', ratios, times));
+  const rates = VARIANTS.map((variant) => `${variant} ${rate(median(runs[variant].map((r) => r.rate)))}`).join(', ');
+  console.log(`  requests/s (median): ${rates}`);
+  const goal = target(connections);
+  const verdict = ratio <= goal ? 'met' : 'MISSED';
+  const line = `${name}: prom-multiproc's overhead ${median(ours).toFixed(1)} µs vs prom-client's ${median(theirs).toFixed(1)} µs = ${ratio.toFixed(2)}x (per round ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); target <= ${goal.toFixed(1)}x: ${verdict}`;
+  console.log(`  ${line}`);
+  verdicts.push(line);
+}
+
+console.log('');
+console.log('goal 2 (ratio = median overhead of prom-multiproc / median overhead of prom-client):');
+for (const line of verdicts) console.log(`  ${line}`);
+
+console.log('');
+console.log('nothing lost (prom-multiproc servers: responses received, warm-up included, against the merged files):');
+for (const { framework, connections, counted } of cases) {
+  const { requests: total, histogramCount, responses } = counted!;
+  const verdict = total === responses && histogramCount === responses ? 'equal' : 'DIFFERENT';
+  console.log(`  ${FRAMEWORK_NAMES[framework]} c=${connections}: ${responses} responses, http_requests_total ${total}, _count ${histogramCount}: ${verdict}`);
+}
 if (problems.length > 0) {
   console.log('');
   for (const problem of problems) console.log(`PROBLEM ${problem}`);
