@@ -1,7 +1,7 @@
 import { tracingChannel } from 'node:diagnostics_channel';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { reportOnce } from '../../common/report.js';
-import { ABORTED_STATUS, HttpMetrics, type HttpMetricsOptions, type RequestEnd } from './httpMetrics.js';
+import { ABORTED_STATUS, HttpMetrics, type HttpMetricsOptions } from './httpMetrics.js';
 
 // How the route label is found. Express 5's router (the `router` package, 2.3 and later)
 // publishes every middleware and handler it runs on the `express.router.request` tracing
@@ -31,22 +31,32 @@ interface LayerContext {
   errorHandler?: boolean;
 }
 
-/** A route pattern (answered by a route handler), or the label of middleware or a catch-all route (not for 404s). */
+/**
+ * A route pattern (answered by a route handler), or the label of middleware or a catch-all route
+ * (not for 404s). Shared by every request of the same pattern, so never changed.
+ */
 interface Label {
-  route?: string;
-  fallback?: string;
+  readonly route?: string;
+  readonly fallback?: string;
 }
 
 const UNMATCHED: Label = {};
 
+// No dispatch yet (a dispatch is the router's `req.next`, which may be anything).
+const NO_DISPATCH = Symbol('no dispatch');
+
 /** What one request's routing has shown so far. */
 interface Routing {
-  /** The full pattern each router dispatch is mounted at, by the dispatch's `req.next`. */
-  prefixes: Map<unknown, string>;
+  /** The first router dispatch (the app's) and the full pattern it is mounted at: most requests see no other. */
+  firstDispatch: unknown;
+  firstPrefix: string;
+  /** The full pattern each further dispatch (a mounted router's) is mounted at, by its `req.next`. */
+  prefixes: Map<unknown, string> | undefined;
   /** The full pattern of the last middleware started: the prefix of a dispatch it starts. */
   pendingPrefix: string;
   /** The layer that started last, in its dispatch: it answers if the router did not move on. */
-  current: { dispatch: unknown; label: Label } | undefined;
+  currentDispatch: unknown;
+  currentLabel: Label | undefined;
   /** Where the error being handled came from, until a layer other than an error handler runs. */
   failedIn: Label | undefined;
   /** Whether the router published any layer of this request (router 2.3 and later do). */
@@ -71,9 +81,25 @@ function joinPattern(prefix: string, pattern: unknown): string {
   return base + (own.startsWith('/') ? own : `/${own}`);
 }
 
+// Labels by pattern, made once: every request of an app goes through the same few layers. The
+// patterns are the app's own (never request paths), so these stay small; the limit is a guard.
+const MAX_CACHED_LABELS = 10_000;
+const middlewareLabels = new Map<string, Label>();
+const routeLabels = new Map<string, Label>();
+const catchAllLabels = new Map<string, Label>();
+
+function cachedLabel(cache: Map<string, Label>, key: string, make: () => Label): Label {
+  let label = cache.get(key);
+  if (label === undefined) {
+    label = make();
+    if (cache.size < MAX_CACHED_LABELS) cache.set(key, label);
+  }
+  return label;
+}
+
 /** Middleware answers for any path under its mount: `/assets/*`, or `/*` at the root. */
-function middlewareLabel(mount: string): string {
-  return `${mount.replace(/\/+$/, '')}/*`;
+function middlewareLabel(mount: string): Label {
+  return cachedLabel(middlewareLabels, mount, () => ({ fallback: `${mount.replace(/\/+$/, '')}/*` }));
 }
 
 /** Whether the layer belongs to a route (a handler, or a router.param callback of its path) rather than to middleware. */
@@ -89,7 +115,26 @@ const CATCH_ALL = /^\/?(?:\*\w*|\{\/?\*\w*\})\/?$/;
 
 function routeLabel(pattern: string, ownPattern: unknown): Label {
   const route = pattern || '/';
-  return typeof ownPattern === 'string' && CATCH_ALL.test(ownPattern) ? { fallback: route } : { route };
+  return typeof ownPattern === 'string' && CATCH_ALL.test(ownPattern)
+    ? cachedLabel(catchAllLabels, route, () => ({ fallback: route }))
+    : cachedLabel(routeLabels, route, () => ({ route }));
+}
+
+/** The full pattern the router dispatch `dispatch` is mounted at; a new dispatch is mounted where the last middleware was. */
+function prefixOf(state: Routing, dispatch: unknown): string {
+  if (state.firstDispatch === dispatch) return state.firstPrefix;
+  if (state.firstDispatch === NO_DISPATCH) {
+    state.firstDispatch = dispatch;
+    state.firstPrefix = state.pendingPrefix;
+    return state.firstPrefix;
+  }
+  state.prefixes ??= new Map();
+  let prefix = state.prefixes.get(dispatch);
+  if (prefix === undefined) {
+    prefix = state.pendingPrefix;
+    state.prefixes.set(dispatch, prefix);
+  }
+  return prefix;
 }
 
 function onLayerStart(message: unknown): void {
@@ -100,19 +145,16 @@ function onLayerStart(message: unknown): void {
   state.traced = true;
   if (context.errorHandler === true) {
     // An error whose origin was never published (a malformed path, say) names no route.
-    if (state.failedIn === undefined) state.current = undefined;
+    if (state.failedIn === undefined) state.currentLabel = undefined;
     return;
   }
   const dispatch = req.next;
-  let prefix = state.prefixes.get(dispatch);
-  if (prefix === undefined) {
-    prefix = state.pendingPrefix;
-    state.prefixes.set(dispatch, prefix);
-  }
+  const prefix = prefixOf(state, dispatch);
   const pattern = joinPattern(prefix, context.route);
   const routeHandler = isRouteLayer(req, context);
-  const label = routeHandler ? routeLabel(pattern, context.route) : { fallback: middlewareLabel(pattern) };
-  state.current = { dispatch, label };
+  const label = routeHandler ? routeLabel(pattern, context.route) : middlewareLabel(pattern);
+  state.currentDispatch = dispatch;
+  state.currentLabel = label;
   // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
   state.pendingPrefix = routeHandler ? prefix : pattern;
   state.failedIn = undefined;
@@ -140,8 +182,8 @@ function followRouterLayers(): void {
 function currentLabel(req: ExpressRequest, state: Routing): Label {
   if (!state.traced) return legacyLabel(req);
   if (state.failedIn !== undefined) return state.failedIn;
-  const current = state.current;
-  return current !== undefined && req.next === current.dispatch ? current.label : UNMATCHED;
+  const label = state.currentLabel;
+  return label !== undefined && req.next === state.currentDispatch ? label : UNMATCHED;
 }
 
 /**
@@ -161,27 +203,60 @@ function legacyLabel(req: ExpressRequest): Label {
   return { route: `${baseUrl}${typeof path === 'string' ? path : String(path)}` || '/' };
 }
 
-/** Calls `listener` once, just before the response's headers are written (as on-headers does). */
-function beforeHeaders(res: ServerResponse, listener: () => void): void {
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    res.writeHead = writeHead;
-    listener();
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+function newRouting(): Routing {
+  return {
+    firstDispatch: NO_DISPATCH, firstPrefix: '', prefixes: undefined, pendingPrefix: '',
+    currentDispatch: undefined, currentLabel: undefined, failedIn: undefined, traced: false, answered: undefined,
+  };
+}
+
+/** Takes the label as it stands when the response's headers are written, before a handler's next() can move on. */
+function answer(req: Tracked): void {
+  const state = req[routing];
+  if (state !== undefined) state.answered ??= currentLabel(req, state);
+}
+
+// The writeHead almost every response inherits (node:http's). Such a response is given one
+// function shared by all of them, rather than a closure of its own: a different function on
+// each response would make every place that calls writeHead slower.
+const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+
+function writeHeadAfterAnswer(this: ServerResponse<Tracked>): ServerResponse {
+  answer(this.req);
+  // `arguments` passes them on as they came, with no array made.
+  return nodeWriteHead.apply(this, arguments as unknown as unknown[]);
+}
+
+/** Calls answer() just before the response's headers are written (as on-headers does). */
+function answerBeforeHeaders(req: Tracked, res: ServerResponse): void {
+  if (res.writeHead === nodeWriteHead && res.req === req) {
+    res.writeHead = writeHeadAfterAnswer as ServerResponse['writeHead'];
+    return;
+  }
+  // Someone else's writeHead (another wrapper, say) is kept and called after.
+  const writeHead = res.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+  res.writeHead = function (this: ServerResponse) {
+    res.writeHead = writeHead as ServerResponse['writeHead'];
+    answer(req);
+    return writeHead.apply(this, arguments as unknown as unknown[]);
   } as ServerResponse['writeHead'];
 }
 
-function track(req: Tracked, res: ServerResponse, end: RequestEnd): void {
+function track<Req extends IncomingMessage>(req: Tracked, res: ServerResponse, url: string | undefined, metrics: HttpMetrics<Req>): void {
   // Another expressMetrics on the same request shares what the first one follows.
-  const state: Routing = req[routing] ?? { prefixes: new Map(), pendingPrefix: '', current: undefined, failedIn: undefined, traced: false, answered: undefined };
+  const state = req[routing] ?? newRouting();
   req[routing] = state;
-  beforeHeaders(res, () => { state.answered ??= currentLabel(req, state); });
-  const finish = (status: number): void => {
+  answerBeforeHeaders(req, res);
+  const start = metrics.requestStarted();
+  // One listener: a response emits 'close' once, after 'finish' if it was sent in full.
+  let ended = false;
+  res.on('close', () => {
+    if (ended) return;
+    ended = true;
     const label = state.answered ?? currentLabel(req, state);
-    end(label.route, status, label.fallback);
-  };
-  res.once('finish', () => finish(res.statusCode));
-  res.once('close', () => finish(res.writableFinished ? res.statusCode : ABORTED_STATUS));
+    const status = res.writableFinished ? res.statusCode : ABORTED_STATUS;
+    metrics.requestEnded(start, req.method, label.route, status, label.fallback, url, req as IncomingMessage as Req);
+  });
 }
 
 /**
@@ -197,7 +272,7 @@ export function expressMetrics<Req extends IncomingMessage = IncomingMessage>(op
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const request = req as Tracked;
     const url = request.originalUrl ?? req.url;
-    if (!metrics.isExcluded(url ?? '/')) track(request, res, metrics.begin(req.method, url, req as Req));
+    if (!metrics.isExcluded(url ?? '/')) track(request, res, url, metrics);
     next();
   };
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { Counter } from '../../metrics/counter.js';
-import { Gauge } from '../../metrics/gauge.js';
-import { Histogram } from '../../metrics/histogram.js';
+import { performance } from 'node:perf_hooks';
+import { Counter, type CounterChild } from '../../metrics/counter.js';
+import { Gauge, type GaugeChild } from '../../metrics/gauge.js';
+import { Histogram, type HistogramChild } from '../../metrics/histogram.js';
 import type { LabelValue } from '../../metrics/metric.js';
 import { registerIfAbsent } from '../../scrape/promRegistry.js';
 import { reportOnce } from '../../common/report.js';
@@ -88,16 +89,43 @@ export function pathOf(url: string | undefined): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
-function exclusionTest(routes: readonly (string | RegExp)[]): (path: string) => boolean {
+/** Whether a request URL (query string allowed) is excluded; asked on every request. */
+function exclusionTest(routes: readonly (string | RegExp)[]): (url: string) => boolean {
   const patterns = routes.filter((route): route is string => typeof route === 'string');
   const expressions = routes.filter((route): route is RegExp => route instanceof RegExp);
   const matchPattern = routeMatcher(patterns);
-  return (path) =>
-    matchPattern(path) !== undefined ||
-    expressions.some((expression) => {
+  if (expressions.length === 0) return (url) => matchPattern(url) !== undefined;
+  return (url) => {
+    if (matchPattern(url) !== undefined) return true;
+    const path = pathOf(url);
+    for (const expression of expressions) {
       expression.lastIndex = 0; // a /g or /y expression would otherwise resume where it last matched
-      return expression.test(path);
-    });
+      if (expression.test(path)) return true;
+    }
+    return false;
+  };
+}
+
+/** The series of one method and route: looked up in the metrics' label maps once, then kept. */
+interface RouteSeries {
+  duration: HistogramChild;
+  requestsByStatus: Map<number, CounterChild>;
+}
+
+/**
+ * Calls `onRemoved` after the metric's reset() or remove() (clear() calls reset()) took series
+ * away: the children kept for them count for nothing any more.
+ */
+function afterRemovals(metric: Counter | Histogram | Gauge, onRemoved: () => void): void {
+  const { reset, remove } = metric;
+  metric.reset = function (this: typeof metric) {
+    reset.call(this);
+    onRemoved();
+  };
+  metric.remove = function (this: typeof metric, ...values: unknown[]) {
+    (remove as (...args: unknown[]) => void).apply(this, values);
+    onRemoved();
+  } as typeof metric.remove;
 }
 
 function groupedStatus(status: number): string {
@@ -124,6 +152,10 @@ export class HttpMetrics<Req = IncomingMessage> {
   private readonly normalizePath: NormalizePath<Req> | undefined;
   private readonly extraLabels: readonly (readonly [string, ExtraLabel<Req>])[];
   private readonly statusLabel: (status: number) => string;
+  // The children recorded to, by method and route label, then status: taken on first use (the
+  // metrics choose their store then), dropped when a reset() or remove() takes series away.
+  private readonly series = new Map<string, Map<string, RouteSeries>>();
+  private inFlightChild: GaugeChild | undefined;
 
   constructor(options: HttpMetricsOptions<Req> = {}) {
     const labels = { method: 'method', route: 'route', status: 'status', ...options.labelNames };
@@ -162,11 +194,18 @@ export class HttpMetrics<Req = IncomingMessage> {
             registers: [],
           });
     if (this.inFlight !== undefined) registerIfAbsent(this.inFlight);
+    const forgetSeries = (): void => {
+      this.series.clear();
+      this.inFlightChild = undefined;
+    };
+    afterRemovals(this.requests, forgetSeries);
+    afterRemovals(this.duration, forgetSeries);
+    if (this.inFlight !== undefined) afterRemovals(this.inFlight, forgetSeries);
   }
 
   /** Whether a request for this URL (query string allowed) is left out of every metric. */
   isExcluded(url: string): boolean {
-    return this.excluded(pathOf(url));
+    return this.excluded(url);
   }
 
   /**
@@ -175,22 +214,61 @@ export class HttpMetrics<Req = IncomingMessage> {
    * `extraLabels` can read it.
    */
   begin(method: string | undefined, url?: string, request?: Req): RequestEnd {
-    if (url !== undefined && this.isExcluded(url)) return ignoreEnd;
-    const start = process.hrtime.bigint();
-    const methodLabel = method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
-    this.inFlight?.inc();
+    if (url !== undefined && this.excluded(url)) return ignoreEnd;
+    const start = this.requestStarted();
     let ended = false;
     return (route, status, fallbackRoute) => {
       if (ended) return;
       ended = true;
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.inFlight?.dec();
-      const fallback = status === 404 ? undefined : fallbackRoute;
-      const routeLabel = route ?? this.normalizedRoute(url, request, status) ?? fallback ?? this.unmatchedRoute;
+      this.requestEnded(start, method, route, status, fallbackRoute, url, request);
+    };
+  }
+
+  /**
+   * begin() in two halves, for adapters that keep the state themselves (one closure per
+   * request instead of two): counts the request in flight and returns its start time.
+   * @internal
+   */
+  requestStarted(): number {
+    if (this.inFlight !== undefined) (this.inFlightChild ??= this.inFlight.labels()).inc();
+    return performance.now();
+  }
+
+  /** Records a request requestStarted() began; call it once. See RequestEnd for the arguments. @internal */
+  requestEnded(start: number, method: string | undefined, route: string | undefined, status: number, fallbackRoute: string | undefined, url: string | undefined, request: Req | undefined): void {
+    const seconds = (performance.now() - start) / 1e3;
+    if (this.inFlight !== undefined) (this.inFlightChild ??= this.inFlight.labels()).dec();
+    const methodLabel = method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+    const fallback = status === 404 ? undefined : fallbackRoute;
+    const routeLabel = route ?? this.normalizedRoute(url, request, status) ?? fallback ?? this.unmatchedRoute;
+    if (this.extraLabels.length > 0) {
       const extra = this.extraLabelValues(request);
       this.requests.labels(methodLabel, routeLabel, this.statusLabel(status), ...extra).inc();
       this.duration.labels(methodLabel, routeLabel, ...extra).observe(seconds);
-    };
+      return;
+    }
+    const series = this.seriesOf(methodLabel, routeLabel);
+    let requests = series.requestsByStatus.get(status);
+    if (requests === undefined) {
+      requests = this.requests.labels(methodLabel, routeLabel, this.statusLabel(status));
+      series.requestsByStatus.set(status, requests);
+    }
+    requests.inc();
+    series.duration.observe(seconds);
+  }
+
+  private seriesOf(methodLabel: string, routeLabel: string): RouteSeries {
+    let byRoute = this.series.get(methodLabel);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.series.set(methodLabel, byRoute);
+    }
+    let series = byRoute.get(routeLabel);
+    if (series === undefined) {
+      series = { duration: this.duration.labels(methodLabel, routeLabel), requestsByStatus: new Map() };
+      byRoute.set(routeLabel, series);
+    }
+    return series;
   }
 
   private normalizedRoute(url: string | undefined, request: Req | undefined, status: number): string | undefined {

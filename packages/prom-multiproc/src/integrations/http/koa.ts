@@ -33,8 +33,8 @@ export function koaMetrics(options: KoaOptions = {}) {
   return (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<unknown> => {
     const end = metrics.begin(ctx.method, ctx.originalUrl, ctx);
     const { res } = ctx;
-    res.once('finish', () => end(routeOf(ctx), res.statusCode));
-    res.once('close', () => end(routeOf(ctx), res.writableFinished ? res.statusCode : ABORTED_STATUS));
+    // One listener: a response emits 'close' once, after 'finish' if it was sent in full.
+    res.on('close', () => end(routeOf(ctx), res.writableFinished ? res.statusCode : ABORTED_STATUS));
     return next();
   };
 }

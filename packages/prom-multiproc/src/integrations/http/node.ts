@@ -15,6 +15,17 @@ export interface NodeHttpOptions extends HttpMetricsOptions {
   metrics?: HttpMetrics;
 }
 
+/** Answers a request whose handler failed: a 500 if nothing was sent yet, else the response is cut short. */
+function failed(error: unknown, req: IncomingMessage, res: ServerResponse, onError: (error: unknown, req: IncomingMessage) => void): void {
+  onError(error, req);
+  if (!res.headersSent) {
+    res.statusCode = 500;
+    res.end();
+  } else {
+    res.destroy(error instanceof Error ? error : undefined);
+  }
+}
+
 /**
  * Wraps a node:http request handler so that every request is counted once, whatever happens:
  * a normal response, a 404, an exception (answered with 500 if nothing was sent yet), or a
@@ -27,26 +38,25 @@ export function instrumentHandler(handler: NodeHandler, options: NodeHttpOptions
   const onError = options.onError ?? ((error: unknown) => console.error('prom-multiproc: request handler failed:', error));
 
   return (req, res) => {
-    const end = metrics.begin(req.method, req.url, req);
-    const route = routeOf(req);
-    res.once('finish', () => end(route, res.statusCode));
-    res.once('close', () => end(route, res.writableFinished ? res.statusCode : ABORTED_STATUS));
-    const fail = (error: unknown): void => {
-      onError(error, req);
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.end();
-      } else {
-        res.destroy(error instanceof Error ? error : undefined);
-      }
-    };
+    const url = req.url;
+    if (url === undefined || !metrics.isExcluded(url)) {
+      const start = metrics.requestStarted();
+      const route = routeOf(req);
+      // One listener: a response emits 'close' once, after 'finish' if it was sent in full.
+      let ended = false;
+      res.on('close', () => {
+        if (ended) return;
+        ended = true;
+        metrics.requestEnded(start, req.method, route, res.writableFinished ? res.statusCode : ABORTED_STATUS, undefined, url, req);
+      });
+    }
     try {
       const result = handler(req, res);
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-        (result as Promise<unknown>).then(undefined, fail);
+        (result as Promise<unknown>).then(undefined, (error: unknown) => failed(error, req, res, onError));
       }
     } catch (error) {
-      fail(error);
+      failed(error, req, res, onError);
     }
   };
 }

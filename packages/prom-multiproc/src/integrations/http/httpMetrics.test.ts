@@ -1,0 +1,88 @@
+// The parts of the HTTP metrics that run on every request and take shortcuts: the route
+// matcher walks the path in place, and HttpMetrics keeps the series it records to.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryStore } from '../../storage/memoryStore.js';
+import type { MetricValue } from '../../scrape/exposition.js';
+import { HttpMetrics } from './httpMetrics.js';
+import { routeMatcher } from './routes.js';
+
+describe('routeMatcher', () => {
+  const match = routeMatcher(['/', '/users/:id', '/users/:id/posts', '/files/*', '/a/*/b', '/users/me']);
+  const cases: [string, string | undefined][] = [
+    ['/', '/'],
+    ['', '/'],
+    ['//', '/'],
+    ['/?x=1', '/'],
+    ['/users/42', '/users/:id'],
+    ['/users/42/', '/users/:id'],
+    ['//users//42', '/users/:id'],
+    ['/users/42?next=/users/1/posts', '/users/:id'],
+    ['/users/me', '/users/:id'], // the first pattern that matches wins
+    ['/users', undefined],
+    ['/users/42/posts', '/users/:id/posts'],
+    ['/users/42/posts/7', undefined],
+    ['/user/42', undefined],
+    ['/usersx/42', undefined],
+    ['/files', '/files/*'],
+    ['/files/a/b/c', '/files/*'],
+    ['/filesx/a', undefined],
+    ['/a/x/b', undefined], // `*` only at the end
+    ['/nope', undefined],
+  ];
+  for (const [url, expected] of cases) {
+    it(`${JSON.stringify(url)} -> ${String(expected)}`, () => assert.equal(match(url), expected));
+  }
+
+  it('rejects a pattern without a leading slash', () => {
+    assert.throws(() => routeMatcher(['users/:id']), /must start with "\/"/);
+  });
+});
+
+function valueOf(values: MetricValue[], sampleName?: string): number | undefined {
+  return values.find((value) => sampleName === undefined || value.metricName === sampleName)?.value;
+}
+
+describe('HttpMetrics keeps its series', () => {
+  let serial = 0;
+  function metrics(): HttpMetrics {
+    serial++;
+    const names = { requests: `kept_${serial}_total`, duration: `kept_${serial}_seconds`, inFlight: `kept_${serial}_in_flight` };
+    return new HttpMetrics({ store: new MemoryStore(), names });
+  }
+
+  it('counts into the same series request after request', async () => {
+    const http = metrics();
+    for (let i = 0; i < 3; i++) http.begin('GET')('/x', 200);
+    http.begin('GET')('/x', 500);
+    const requests = (await http.requests.get()).values;
+    assert.deepEqual(requests.map((value) => [value.labels, value.value]), [
+      [{ method: 'GET', route: '/x', status: '200' }, 3],
+      [{ method: 'GET', route: '/x', status: '500' }, 1],
+    ]);
+    assert.equal(valueOf((await http.duration.get()).values, `${http.duration.name}_count`), 4);
+  });
+
+  it('records to new series after reset(), clear() or remove() took the old ones away', async () => {
+    const http = metrics();
+    http.begin('GET')('/x', 200);
+    http.requests.reset();
+    http.duration.reset();
+    http.inFlight!.reset();
+    const end = http.begin('GET');
+    assert.equal(valueOf((await http.inFlight!.get()).values), 1, 'in flight after reset()');
+    end('/x', 200);
+    assert.equal(valueOf((await http.requests.get()).values), 1, 'after reset()');
+    assert.equal(valueOf((await http.duration.get()).values, `${http.duration.name}_count`), 1, 'the histogram after reset()');
+    assert.equal(valueOf((await http.inFlight!.get()).values), 0, 'in flight after the request ended');
+
+    http.requests.clear();
+    http.begin('GET')('/x', 200);
+    assert.equal(valueOf((await http.requests.get()).values), 1, 'after clear()');
+
+    http.requests.remove('GET', '/x', '200');
+    http.begin('GET')('/x', 200);
+    http.begin('GET')('/x', 200);
+    assert.equal(valueOf((await http.requests.get()).values), 2, 'after remove()');
+  });
+});
