@@ -15,7 +15,7 @@ export class Cell {
 
   constructor(
     readonly owner: CellOwner,
-    /** Where the value sits in the file (0 in memory); moves when remove() rewrites the file. */
-    public valueOffset: number,
+    /** The owner's index of this cell (a file's entry, in file order; 0 in memory); changes when remove() rewrites the file. */
+    public slot: number,
   ) {}
 }

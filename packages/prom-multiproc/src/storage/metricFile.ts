@@ -3,15 +3,17 @@ import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseTemporaryName, temporaryNameOf } from '../format/fileNames.js';
 import {
-  FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, writeEntry, writeUsed,
-  writeValue, type Entry,
+  FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, scanEntries, storedKeyWordCount,
+  writeEntry, writeUsed, writeValue,
 } from '../format/format.js';
+import { hashWords } from '../format/storedKeyTable.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
-import { warnIfLargeFile } from './largeFileWarning.js';
+import { LARGE_FILE_BYTES, warnIfLargeFile } from './largeFileWarning.js';
 
-// Ranges closer than this are written as one: a syscall costs more than a few KiB of copying.
-const COALESCE_GAP = 4096;
+// Appended entries wait in a buffer of at most this many bytes: past it, they are written
+// ahead of the flush, so a turn that creates thousands of series holds no copy of them all.
+const PENDING_WRITE_AT = 64 * 1024;
 // O_NOFOLLOW: a symlink planted in a shared directory must not redirect our writes.
 const OPEN_EXISTING = fs.constants.O_RDWR | fs.constants.O_NOFOLLOW;
 const CREATE_NEW = OPEN_EXISTING | fs.constants.O_CREAT | fs.constants.O_EXCL;
@@ -33,25 +35,35 @@ export interface MetricFileHooks {
 }
 
 /**
- * One per-process metrics file. `image` mirrors the file's bytes: new entries and changed
- * values are written into it, and `flush` copies the changed ranges to the file in as few
- * writes as possible, entries before the `used` header, so that a reader that trusts `used`
- * never sees a half-written entry.
+ * One per-process metrics file. The file's bytes are not kept in memory: a key is found by a
+ * hash of its stored words (its length, bytes and padding, as in the file) and, on a match,
+ * a comparison with the entry's words as written (see findSlot), so a worker keeps no string
+ * and no copy of a key per series. New entries wait in a small buffer until `flush` writes
+ * them, then the changed values (16 bytes each), then the `used` header, so that a reader that
+ * trusts `used` never sees a half-written entry. What each slot last wrote is kept, so a value
+ * that came back to it (a gauge up and down again) is not written.
  */
 export class MetricFile implements CellOwner {
   private fd: number;
-  private image: Buffer;
-  private used: number;
+  /** Bytes in use, header included, appended entries counted. */
+  private used = HEADER_SIZE;
   private usedOnDisk: number;
+  /** The size the file is to have (grown as the reference client grows it). */
+  private capacity = INITIAL_FILE_SIZE;
   private sizeOnDisk: number;
-  private readonly cells = new Map<string, Cell>();
-  /** Entries found in the file when it was opened, not yet asked for. */
-  private readonly found = new Map<string, Entry>();
+  /** Entries appended and not yet written: the file's bytes [pendingFrom, used). */
+  private pendingBytes: Buffer | undefined;
+  private pendingFrom = HEADER_SIZE;
+  /** Per slot (an entry, in file order): its cell, where its entry and value start, what was last written. */
+  private cells: Cell[] = [];
+  private entryStarts: Int32Array = new Int32Array(16);
+  private valueOffsets: Int32Array = new Int32Array(16);
+  private writtenValues: Float64Array = new Float64Array(16);
+  private writtenTimestamps: Float64Array = new Float64Array(16);
+  /** Per slot, the hash of its stored key; `table` finds slots by it (slot + 1, 0 for none; linear probing). */
+  private hashes: Int32Array = new Int32Array(16);
+  private table: Int32Array = new Int32Array(32);
   private readonly dirtyCells: Cell[] = [];
-  /** Start of the appended entries not yet written, or -1. */
-  private appendFrom = -1;
-  /** [start, end) pairs that failed to write and wait for the next flush. */
-  private retryRanges: number[] = [];
   private queued = false;
   /** The inode the path named when it was opened; another one there means the file was replaced. */
   private inode = 0;
@@ -68,18 +80,17 @@ export class MetricFile implements CellOwner {
       this.inode = stat.ino;
       const size = stat.size;
       if (size === 0) {
-        this.image = Buffer.alloc(INITIAL_FILE_SIZE);
-        this.used = HEADER_SIZE;
         this.usedOnDisk = 0;
         this.sizeOnDisk = 0;
         this.queue();
       } else {
-        this.image = Buffer.alloc(size);
-        fs.readSync(this.fd, this.image, 0, size, 0);
-        this.used = HEADER_SIZE;
+        // Read once, to adopt the entries; not kept.
+        const image = Buffer.alloc(size);
+        readAll(this.fd, image, size);
+        this.capacity = size;
         this.sizeOnDisk = size;
-        this.usedOnDisk = this.image.readInt32LE(0);
-        this.adoptExistingEntries();
+        this.usedOnDisk = image.readInt32LE(0);
+        this.adoptExistingEntries(image);
       }
     } catch (error) {
       fs.closeSync(this.fd);
@@ -88,18 +99,44 @@ export class MetricFile implements CellOwner {
   }
 
   /** A restarted process with the same identity continues from the values in its file. */
-  private adoptExistingEntries(): void {
-    let entries: Entry[];
+  private adoptExistingEntries(image: Buffer): void {
     try {
-      entries = readEntries(this.image);
+      this.indexEntries(image, (value, timestamp, slot) => {
+        const cell = new Cell(this, slot);
+        cell.value = value;
+        cell.timestamp = timestamp;
+        return cell;
+      });
     } catch (error) {
       if (!(error instanceof FileFormatError)) throw error;
+      this.clearSlots();
       this.replaceCorruptFile(error);
-      return;
     }
-    for (const entry of entries) this.found.set(entry.key, entry);
-    const last = entries.at(-1);
-    this.used = last === undefined ? HEADER_SIZE : last.valueOffset + 16;
+  }
+
+  /**
+   * Makes a slot of every entry of `image` (a whole file), in order, with the cell `cellOf`
+   * gives it, and sets `used` and what was written from the image. Throws FileFormatError.
+   */
+  private indexEntries(image: Buffer, cellOf: (value: number, timestamp: number, slot: number) => Cell): void {
+    this.clearSlots();
+    let end = HEADER_SIZE;
+    scanEntries(image, (view, keyStart, keyLength, value, timestamp) => {
+      const start = keyStart - 4;
+      const words = storedKeyWordCount(keyLength);
+      const slot = this.cells.length;
+      this.addSlot(cellOf(value, timestamp, slot), start, start + words * 4, hashWords(view.words, start >> 2, words));
+      this.writtenValues[slot] = value;
+      this.writtenTimestamps[slot] = timestamp;
+      end = start + words * 4 + 16;
+    });
+    this.used = end;
+    this.pendingFrom = end;
+  }
+
+  private clearSlots(): void {
+    this.cells = [];
+    this.table.fill(0);
   }
 
   /** Keeps the unreadable bytes for inspection under a name no collector reads, and starts anew. */
@@ -109,44 +146,111 @@ export class MetricFile implements CellOwner {
     fs.renameSync(this.path, movedTo);
     this.fd = openOrCreate(this.path);
     this.inode = fs.fstatSync(this.fd).ino;
-    this.image = Buffer.alloc(INITIAL_FILE_SIZE);
     this.used = HEADER_SIZE;
+    this.pendingFrom = HEADER_SIZE;
     this.usedOnDisk = HEADER_SIZE;
+    this.capacity = INITIAL_FILE_SIZE;
     this.sizeOnDisk = INITIAL_FILE_SIZE;
     this.hooks.onReplacedCorrupt(this.path, movedTo, error);
   }
 
   cell(key: string): Cell {
-    const existing = this.cells.get(key);
-    if (existing !== undefined) return existing;
-    const found = this.found.get(key);
-    let cell: Cell;
-    if (found !== undefined) {
-      cell = new Cell(this, found.valueOffset);
-      cell.value = found.value;
-      cell.timestamp = found.timestamp;
-      this.found.delete(key);
-    } else {
-      cell = new Cell(this, this.append(key));
+    const length = encodeStoredKey(key);
+    const hash = hashWords(keyWords, 0, length >> 2);
+    const slot = this.findSlot(hash, length);
+    return slot >= 0 ? this.cells[slot]! : this.append(key, length, hash);
+  }
+
+  /** The slot whose stored key is keyBytes[0, length), or -1. */
+  private findSlot(hash: number, length: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    for (let i = hash & mask; table[i] !== 0; i = (i + 1) & mask) {
+      const slot = table[i]! - 1;
+      if (this.hashes[slot] === hash && this.valueOffsets[slot]! - this.entryStarts[slot]! === length && this.storedKeyIs(slot, length)) return slot;
     }
-    this.cells.set(key, cell);
+    return -1;
+  }
+
+  /** Whether the entry of `slot`, of a stored key as long, holds keyBytes[0, length): read back from the file, or the pending buffer. */
+  private storedKeyIs(slot: number, length: number): boolean {
+    const start = this.entryStarts[slot]!;
+    if (start >= this.pendingFrom) return this.pendingBytes!.compare(keyBytes, 0, length, start - this.pendingFrom, start - this.pendingFrom + length) === 0;
+    const stored = scratch(length);
+    let read = 0;
+    while (read < length) {
+      const got = fs.readSync(this.fd, stored, read, length - read, start + read);
+      if (got === 0) return false;
+      read += got;
+    }
+    return stored.compare(keyBytes, 0, length, 0, length) === 0;
+  }
+
+  private append(key: string, length: number, hash: number): Cell {
+    const start = this.used;
+    const end = start + length + 16;
+    if (end > this.capacity) {
+      this.capacity = grownCapacity(this.capacity, end);
+      if (end > LARGE_FILE_BYTES) warnIfLargeFile(this.path, end, [this.keys(), [key]]);
+    }
+    const pendingEnd = end - this.pendingFrom;
+    let pending = this.pendingBytes;
+    if (pending === undefined || pending.length < pendingEnd) {
+      // Doubling, up to PENDING_WRITE_AT unless writes fail and entries pile up.
+      const doubled = 2 * (pending?.length ?? 0);
+      const grown = Buffer.allocUnsafe(Math.max(pendingEnd, 4096, pendingEnd > PENDING_WRITE_AT ? doubled : Math.min(doubled, PENDING_WRITE_AT)));
+      pending?.copy(grown, 0, 0, start - this.pendingFrom);
+      this.pendingBytes = pending = grown;
+    }
+    // The entry as encodeStoredKey wrote it: the stored key, then a zero value and timestamp.
+    keyBytes.copy(pending, start - this.pendingFrom, 0, length + 16);
+    const cell = new Cell(this, this.cells.length);
+    this.addSlot(cell, start, start + length, hash);
+    this.used = end;
+    this.queue();
+    // A turn that creates many series writes them as it goes (past `used`, unseen until the
+    // header moves), so the buffer stays small; a failure waits for the flush, which reports it.
+    if (pendingEnd >= PENDING_WRITE_AT) {
+      try {
+        this.writePending();
+      } catch {
+        // kept in the buffer
+      }
+    }
     return cell;
   }
 
-  private append(key: string): number {
-    const keyBytes = Buffer.from(key, 'utf8');
-    const size = entrySize(keyBytes.length);
-    if (this.used + size > this.image.length) {
-      const grown = Buffer.alloc(grownCapacity(this.image.length, this.used + size));
-      this.image.copy(grown, 0, 0, this.used);
-      this.image = grown;
-      warnIfLargeFile(this.path, this.used + size, [this.cells.keys(), this.found.keys(), [key]]);
+  private addSlot(cell: Cell, entryStart: number, valueOffset: number, hash: number): void {
+    const slot = this.cells.length;
+    if (slot === this.valueOffsets.length) {
+      const size = slot * 2;
+      this.entryStarts = grownInts(this.entryStarts, size);
+      this.valueOffsets = grownInts(this.valueOffsets, size);
+      this.hashes = grownInts(this.hashes, size);
+      this.writtenValues = grownDoubles(this.writtenValues, size);
+      this.writtenTimestamps = grownDoubles(this.writtenTimestamps, size);
     }
-    const valueOffset = writeEntry(this.image, this.used, keyBytes, 0, 0);
-    if (this.appendFrom < 0) this.appendFrom = this.used;
-    this.used += size;
-    this.queue();
-    return valueOffset;
+    this.cells.push(cell);
+    this.entryStarts[slot] = entryStart;
+    this.valueOffsets[slot] = valueOffset;
+    this.hashes[slot] = hash;
+    this.writtenValues[slot] = 0;
+    this.writtenTimestamps[slot] = 0;
+    if ((slot + 1) * 2 > this.table.length) this.growTable();
+    else this.placeInTable(slot);
+  }
+
+  private placeInTable(slot: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = this.hashes[slot]! & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  private growTable(): void {
+    this.table = new Int32Array(this.table.length * 2);
+    for (let slot = 0; slot < this.cells.length; slot++) this.placeInTable(slot);
   }
 
   onDirty(cell: Cell): void {
@@ -173,48 +277,71 @@ export class MetricFile implements CellOwner {
       this.checkedAt = now;
       this.reopenIfReplaced();
     }
-    const ranges = this.retryRanges;
-    this.retryRanges = [];
-    const image = this.image;
-    for (const cell of this.dirtyCells) {
-      cell.dirty = false;
-      const at = cell.valueOffset;
-      if (Object.is(image.readDoubleLE(at), cell.value) && Object.is(image.readDoubleLE(at + 8), cell.timestamp)) continue;
-      writeValue(image, at, cell.value, cell.timestamp);
-      ranges.push(at, at + 16);
-    }
-    this.dirtyCells.length = 0;
-    if (this.appendFrom >= 0) {
-      ranges.push(this.appendFrom, this.used);
-      this.appendFrom = -1;
-    }
-    if (ranges.length === 0 && this.used === this.usedOnDisk && this.image.length <= this.sizeOnDisk) return;
+    const dirty = this.dirtyCells;
+    let done = 0;
     try {
-      this.writeRanges(ranges);
+      for (; done < dirty.length; done++) {
+        const cell = dirty[done]!;
+        const slot = cell.slot;
+        const value = cell.value;
+        const timestamp = cell.timestamp;
+        if (!Object.is(this.writtenValues[slot], value) || !Object.is(this.writtenTimestamps[slot], timestamp)) {
+          const at = this.valueOffsets[slot]!;
+          // A value of an entry still pending goes out with it.
+          if (at >= this.pendingFrom) {
+            writeValue(this.pendingBytes!, at - this.pendingFrom, value, timestamp);
+          } else {
+            writeValue(valueBytes, 0, value, timestamp);
+            writeAt(this.fd, valueBytes, 0, 16, at);
+          }
+          this.writtenValues[slot] = value;
+          this.writtenTimestamps[slot] = timestamp;
+        }
+        cell.dirty = false;
+      }
+      dirty.length = 0;
+      this.writePending();
+      if (this.used !== this.usedOnDisk) {
+        writeUsed(usedBytes, this.used);
+        writeAt(this.fd, usedBytes, 0, 4, 0);
+        this.usedOnDisk = this.used;
+      }
     } catch (error) {
-      this.retryRanges = ranges;
+      // The cell that failed and those after it stay dirty and listed, for the next flush.
+      dirty.splice(0, done);
       throw error;
     }
   }
 
-  private writeRanges(ranges: number[]): void {
-    if (this.image.length > this.sizeOnDisk) {
-      fs.ftruncateSync(this.fd, this.image.length);
-      this.sizeOnDisk = this.image.length;
+  /** Writes the pending entries (past `used` on disk: no reader looks there before the header moves). */
+  private writePending(): void {
+    if (this.capacity > this.sizeOnDisk) {
+      fs.ftruncateSync(this.fd, this.capacity);
+      this.sizeOnDisk = this.capacity;
     }
-    for (const [start, end] of coalesce(ranges)) {
-      writeAll(this.fd, this.image, start, end);
-    }
-    if (this.used !== this.usedOnDisk) {
-      writeUsed(this.image, this.used);
-      writeAll(this.fd, this.image, 0, 4);
-      this.usedOnDisk = this.used;
-    }
+    if (this.used === this.pendingFrom) return;
+    writeAt(this.fd, this.pendingBytes!, 0, this.used - this.pendingFrom, this.pendingFrom);
+    this.pendingFrom = this.used;
+    this.pendingBytes = undefined;
   }
 
   /** True while something waits to be written (a failed write included). */
   get pending(): boolean {
-    return this.queued || this.retryRanges.length > 0;
+    return this.queued || this.dirtyCells.length > 0 || this.used !== this.pendingFrom || this.used !== this.usedOnDisk;
+  }
+
+  /** The file's bytes [0, used) as this process has them: read back from the open file, and the pending entries. */
+  private wholeImage(): Buffer {
+    const image = Buffer.alloc(this.used);
+    readAll(this.fd, image, this.pendingFrom);
+    this.pendingBytes?.copy(image, this.pendingFrom, 0, this.used - this.pendingFrom);
+    writeUsed(image, this.used);
+    return image;
+  }
+
+  /** Every key of the file (for the large-file warning): read back, rarely. */
+  private keys(): string[] {
+    return readEntries(this.wholeImage()).map((entry) => entry.key);
   }
 
   /**
@@ -235,13 +362,16 @@ export class MetricFile implements CellOwner {
     if (current !== undefined && current.ino === this.inode) return false;
     const failureKey = `recreate\u0000${this.path}`;
     try {
-      writeUsed(this.image, this.used);
-      const fd = createComplete(this.path, this.image, this.used, this.image.length, true)!;
+      // The open descriptor still reads this process's own file, unlinked or not.
+      const image = this.wholeImage();
+      const fd = createComplete(this.path, image, this.used, this.capacity, true)!;
       fs.closeSync(this.fd);
       this.fd = fd;
       this.inode = fs.fstatSync(fd).ino;
       this.usedOnDisk = this.used;
-      this.sizeOnDisk = this.image.length;
+      this.sizeOnDisk = this.capacity;
+      this.pendingFrom = this.used;
+      this.pendingBytes = undefined;
       forgetReport(failureKey);
       reportOnce(`recreated\u0000${this.path}\u0000${this.inode}`, new Error(
         `${this.path} was ${current === undefined ? 'removed' : 'replaced by another file'} while this process was writing it; ` +
@@ -269,14 +399,18 @@ export class MetricFile implements CellOwner {
    */
   removeEntries(match: (key: string) => boolean): number {
     if (this.fd < 0) throw new Error(`${this.path} is closed`);
-    const current: { key: string; value: number; timestamp: number; offset: number; cell: Cell | undefined }[] = [];
-    for (const [key, cell] of this.cells) current.push({ key, value: cell.value, timestamp: cell.timestamp, offset: cell.valueOffset, cell });
-    for (const [key, entry] of this.found) current.push({ key, value: entry.value, timestamp: entry.timestamp, offset: entry.valueOffset, cell: undefined });
-    const removed = new Set(current.filter((entry) => match(entry.key)).map((entry) => entry.key));
-    if (removed.size === 0) return 0;
+    const entries = readEntries(this.wholeImage());
+    if (entries.length !== this.cells.length) throw new Error(`${this.path} holds ${entries.length} entries where this process wrote ${this.cells.length}`);
+    const kept: { key: string; value: number; timestamp: number; cell: Cell }[] = [];
+    const removed: Cell[] = [];
+    entries.forEach(({ key }, slot) => {
+      const cell = this.cells[slot]!;
+      if (match(key)) removed.push(cell);
+      // In-memory values, pending ones included: the new file is complete as of now.
+      else kept.push({ key, value: cell.value, timestamp: cell.timestamp, cell });
+    });
+    if (removed.length === 0) return 0;
     // File order is kept, so the new file is what a writer creating the survivors would write.
-    const kept = current.filter((entry) => !removed.has(entry.key)).sort((a, b) => a.offset - b.offset);
-    // In-memory values, pending ones included: the new file is complete as of now.
     const image = encodeFile(kept);
     const used = readUsed(image);
     const fd = createComplete(this.path, image, used, image.length, true)!;
@@ -288,36 +422,81 @@ export class MetricFile implements CellOwner {
     } catch {
       // The new file is in place either way; a wrong inode only makes the next check rewrite it.
     }
-    this.image = image;
-    this.used = used;
-    this.usedOnDisk = used;
-    this.sizeOnDisk = image.length;
-    this.appendFrom = -1;
-    this.retryRanges = [];
-    this.dirtyCells.length = 0;
-    const written = readEntries(image);
-    kept.forEach((entry, i) => {
-      const at = written[i]!;
-      if (entry.cell === undefined) {
-        this.found.set(entry.key, at);
-      } else {
-        entry.cell.valueOffset = at.valueOffset;
-        entry.cell.dirty = false;
-      }
+    this.indexEntries(image, (_value, _timestamp, slot) => {
+      const cell = kept[slot]!.cell;
+      cell.slot = slot;
+      cell.dirty = false;
+      return cell;
     });
-    for (const key of removed) {
-      const cell = this.cells.get(key);
-      if (cell !== undefined) cell.dirty = true;
-      this.cells.delete(key);
-      this.found.delete(key);
-    }
-    return removed.size;
+    this.usedOnDisk = used;
+    this.capacity = image.length;
+    this.sizeOnDisk = image.length;
+    this.pendingBytes = undefined;
+    this.dirtyCells.length = 0;
+    for (const cell of removed) cell.dirty = true;
+    return removed.length;
   }
 
   close(): void {
     if (this.fd < 0) return;
     fs.closeSync(this.fd);
     this.fd = -1;
+  }
+}
+
+// One key at a time is encoded, as a new entry of the file, into these (the words for the hash).
+let keyBytes = Buffer.allocUnsafeSlow(1024);
+let keyWords: Int32Array = new Int32Array(keyBytes.buffer, 0, keyBytes.length >> 2);
+
+/**
+ * Puts a new entry of `key` (value and timestamp 0) at the start of keyBytes; returns the
+ * length of its stored key (length word, UTF-8 bytes and padding), where the value starts.
+ */
+function encodeStoredKey(key: string): number {
+  const bytes = Buffer.from(key, 'utf8');
+  const size = entrySize(bytes.length);
+  if (size > keyBytes.length) {
+    keyBytes = Buffer.allocUnsafeSlow(Math.max(size, keyBytes.length * 2));
+    keyWords = new Int32Array(keyBytes.buffer, 0, keyBytes.length >> 2);
+  }
+  return writeEntry(keyBytes, 0, bytes, 0, 0);
+}
+
+let scratchBytes = Buffer.allocUnsafeSlow(1024);
+
+/** A buffer of at least `size` bytes for reading a stored key back. */
+function scratch(size: number): Buffer {
+  if (scratchBytes.length < size) scratchBytes = Buffer.allocUnsafeSlow(Math.max(size, scratchBytes.length * 2));
+  return scratchBytes;
+}
+
+const valueBytes = Buffer.alloc(16);
+const usedBytes = Buffer.alloc(4);
+
+function grownInts(array: Int32Array, size: number): Int32Array {
+  const grown = new Int32Array(size);
+  grown.set(array);
+  return grown;
+}
+
+function grownDoubles(array: Float64Array, size: number): Float64Array {
+  const grown = new Float64Array(size);
+  grown.set(array);
+  return grown;
+}
+
+function writeAt(fd: number, buffer: Buffer, start: number, end: number, position: number): void {
+  let offset = start;
+  while (offset < end) offset += fs.writeSync(fd, buffer, offset, end - offset, position + offset - start);
+}
+
+/** Reads the file's first `length` bytes into `buffer`; a shorter file leaves the rest zero. */
+function readAll(fd: number, buffer: Buffer, length: number): void {
+  let offset = 0;
+  while (offset < length) {
+    const got = fs.readSync(fd, buffer, offset, length - offset, offset);
+    if (got === 0) break;
+    offset += got;
   }
 }
 
@@ -431,20 +610,4 @@ function checkOpenedFile(file: string, stat: fs.Stats): void {
 function writeAll(fd: number, buffer: Buffer, start: number, end: number): void {
   let offset = start;
   while (offset < end) offset += fs.writeSync(fd, buffer, offset, end - offset, offset);
-}
-
-/** Sorted, merged [start, end) ranges from a flat list of pairs. */
-function coalesce(flat: number[]): [number, number][] {
-  if (flat.length === 0) return [];
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
-  if (pairs.length > 1) pairs.sort((a, b) => a[0] - b[0]);
-  const merged: [number, number][] = [pairs[0]!];
-  for (let i = 1; i < pairs.length; i++) {
-    const last = merged[merged.length - 1]!;
-    const next = pairs[i]!;
-    if (next[0] <= last[1] + COALESCE_GAP) last[1] = Math.max(last[1], next[1]);
-    else merged.push(next);
-  }
-  return merged;
 }

@@ -222,6 +222,44 @@ describe('SeriesStore: what only one implementation does', () => {
     assert.deepEqual(simple(second.entries()), [['counter', [[key('c'), 4, 0], [key('d'), 1, 0]]]]);
   });
 
+  it('FileStore finds a key as the same cell whether its entry is written or still pending, and keeps keys alike but for their length apart', () => {
+    const dir = tempDir();
+    const store = new FileStore({ dir, identity: 'find' });
+    openStores.push(store);
+    const written = store.cell('counter', key('c', { a: '1' }));
+    store.flush();
+    const pending = store.cell('counter', key('c', { a: '2' }));
+    assert.equal(store.cell('counter', key('c', { a: '1' })), written);
+    assert.equal(store.cell('counter', key('c', { a: '2' })), pending);
+    // Stored, a key is padded with spaces: "k" and "k " differ in their length word only.
+    const short = store.cell('counter', 'k');
+    const spaced = store.cell('counter', 'k ');
+    assert.notEqual(short, spaced);
+    store.flush();
+    assert.equal(store.cell('counter', 'k '), spaced);
+    assert.equal(store.cell('counter', 'k'), short);
+    assert.equal(store.entries().get('counter')!.length, 4);
+  });
+
+  it('FileStore writes a burst of new series ahead of the flush, but moves the header only at the flush', () => {
+    const dir = tempDir();
+    const store = new FileStore({ dir, identity: 'burst' });
+    openStores.push(store);
+    record(store.cell('counter', key('first')), 1);
+    store.flush();
+    const cells = Array.from({ length: 2000 }, (_, i) => store.cell('counter', key('c', { i: String(i) })));
+    cells.forEach((cell, i) => record(cell, i));
+    const file = path.join(dir, 'counter_burst.db');
+    // More than the pending buffer holds went to the file, past what the header says is used.
+    assert.ok(readFileSync(file).subarray(1000, 60_000).some((byte) => byte !== 0));
+    assert.deepEqual(readEntries(readFileSync(file)).map((e) => e.value), [1]);
+    store.flush();
+    const entries = readEntries(readFileSync(file));
+    assert.equal(entries.length, 2001);
+    assert.deepEqual(entries.slice(1).map((e) => e.value), cells.map((_, i) => i));
+    assert.equal(store.cell('counter', key('c', { i: '1500' })), cells[1500]);
+  });
+
   it('FileStore refuses an identity that cannot name a file, and a missing directory', () => {
     assert.throws(() => new FileStore({ dir: tempDir(), identity: 'has_underscore' }), /cannot name a metrics file/);
     assert.throws(() => new FileStore({ dir: path.join(tempDir(), 'missing'), identity: 'x' }), /does not exist/);
