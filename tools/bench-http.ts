@@ -4,7 +4,7 @@
 // costs, nothing shared) and at 50 (many requests per turn). For the middleware, a check that
 // the merged http_requests_total equals the responses the load generator received.
 //
-//   node --import tsx tools/bench-http.ts [--rounds=9] [--seconds=1] [--connections=1,50]
+//   node --import tsx tools/bench-http.ts [--rounds=11] [--seconds=1] [--connections=1,50]
 //       [--frameworks=node,express] [--requests=N] [--dir=PARENT]
 //
 // --dir is where the metrics directories are made (the system's temporary directory by
@@ -63,7 +63,7 @@ function listOption<T extends string>(name: string, allowed: readonly T[], fallb
   return values as T[];
 }
 
-const rounds = option('rounds', 9);
+const rounds = option('rounds', 11);
 const seconds = option('seconds', 1);
 const connectionCounts = (argument('connections') ?? '1,50').split(',').map((text) => positive('connections', text));
 const frameworks = listOption('frameworks', FRAMEWORKS, FRAMEWORKS);
@@ -133,7 +133,6 @@ function sampleSum(families: Awaited<ReturnType<typeof collectDirectory>>['famil
 }
 
 interface Run {
-  rate: number;
   /** The server's CPU time per request, in microseconds: the cost machine noise blurs least. */
   cpuPerRequest: number;
 }
@@ -168,7 +167,7 @@ async function burst(subject: Subject, connections: number, requests: number, la
   const cpu = (await subject.server.cpuMicros()) - cpuBefore;
   checkClean(label, result, requests);
   subject.responses += result['2xx'];
-  return { rate: result.rate, cpuPerRequest: cpu / result.requests.total };
+  return { cpuPerRequest: cpu / result.requests.total };
 }
 
 /** What the middleware's merged files counted against the responses its server sent. */
@@ -258,7 +257,6 @@ for (const framework of frameworks) {
 
 const micros = (value: number): string => value.toFixed(1).padStart(7);
 const times = (value: number): string => `${value.toFixed(2)}x`.padStart(7);
-const rate = (value: number): string => Math.round(value).toLocaleString('en-US');
 const spread = (values: readonly number[], show: (value: number) => string): string =>
   `${show(median(values))}  ${show(Math.min(...values)).trim()}–${show(Math.max(...values)).trim()}`;
 const header = `${Array.from({ length: rounds }, (_, i) => `r${i + 1}`.padStart(7)).join('')}  median  min–max`;
@@ -280,8 +278,6 @@ for (const { framework, connections, requests, runs } of cases) {
   const ratios = ours.map((value, i) => value / theirs[i]!);
   const ratio = median(ours) / median(theirs);
   console.log(row('ratio of overheads', ratios, times));
-  const rates = VARIANTS.map((variant) => `${variant} ${rate(median(runs[variant].map((r) => r.rate)))}`).join(', ');
-  console.log(`  requests/s (median): ${rates}`);
   const goal = target(connections);
   const verdict = ratio <= goal ? 'met' : 'MISSED';
   const line = `${name}: prom-multiproc's overhead ${median(ours).toFixed(1)} µs vs prom-client's ${median(theirs).toFixed(1)} µs = ${ratio.toFixed(2)}x (per round ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); target <= ${goal.toFixed(1)}x: ${verdict}`;
