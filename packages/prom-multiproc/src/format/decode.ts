@@ -3,7 +3,8 @@
 // combine records of many files are in scrape/merge.ts.
 
 import {
-  FileFormatError, expectedEntryCount, readKnownEntries, readUsed, scanView, storedKeyWordCount, viewOf, type EntrySource, type EntryVisitor, type FileView,
+  FileFormatError, expectedEntryCount, readKnownEntries, readUsed, scanKeyedWindow, storedKeyWordCount, viewOf, type EntrySource, type FileView,
+  type KeyedEntrySink,
 } from './format.js';
 import { StoredKeyTable, type StoredKey } from './storedKeyTable.js';
 import type { MetricType, ParsedFileName } from './fileNames.js';
@@ -71,19 +72,14 @@ export function useStoredKeyTable(cache: KeyCache, table: StoredKeyTable<Decoded
 }
 
 /**
- * The key of the entry whose key bytes start at `keyStart`: by its stored words, else decoded
- * (once per distinct bytes). `after`: the key of the entry before it in the file.
+ * Adds the key of the entry whose key bytes start at `keyStart`, whose stored words the table
+ * did not find: decoded, or found by its text (once per distinct bytes). `after`: the key of the entry before it in the file.
  */
-function keyAt(
+function addKey(
   table: StoredKeyTable<DecodedKey>, cache: KeyCache, view: FileView, keyStart: number, keyLength: number, after: StoredKey<DecodedKey> | undefined,
 ): StoredKey<DecodedKey> {
-  const { words } = view;
-  const start = (keyStart - 4) >> 2;
-  const count = storedKeyWordCount(keyLength);
-  const found = table.find(words, start, count, after);
-  if (found !== undefined) return found;
   const key = decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache);
-  const stored = table.add(words, start, count, key, after);
+  const stored = table.add(view.words, (keyStart - 4) >> 2, storedKeyWordCount(keyLength), key, after);
   key.stored ??= stored.words;
   return stored;
 }
@@ -197,7 +193,7 @@ export function decodeFile(
     // No `previous` for a large file: the scrape cache keeps neither its bytes nor its records,
     // which would take the file's size again.
     const collector = new RecordsCollector(file, cache, [], new Float64Array(16), new Float64Array(16));
-    bytes.scan(collector.visit);
+    bytes.scan((view, base, used, offset) => scanKeyedWindow(view, base, used, offset, collector));
     return collector.records();
   }
   const view = viewOf(bytes);
@@ -211,12 +207,15 @@ export function decodeFile(
   if (offset >= used && count === known.length) return { file, keys: known, values: values.subarray(0, count), timestamps: timestamps.subarray(0, count) };
 
   const collector = new RecordsCollector(file, cache, known.slice(0, count), values, timestamps);
-  scanView(view, used, offset, collector.visit);
+  scanKeyedWindow(view, 0, used, offset, collector);
   return collector.records();
 }
 
 /** Decodes the entries a scan visits into a file's records, appended to `keys` and the arrays after them. */
-class RecordsCollector {
+class RecordsCollector implements KeyedEntrySink<DecodedKey> {
+  readonly table: StoredKeyTable<DecodedKey>;
+  last: StoredKey<DecodedKey> | undefined = undefined;
+
   constructor(
     private readonly file: ParsedFileName,
     private readonly cache: KeyCache,
@@ -227,13 +226,11 @@ class RecordsCollector {
     this.table = tableOf(cache);
   }
 
-  private readonly table: StoredKeyTable<DecodedKey>;
-  /** The key of the entry visited last. */
-  private last: StoredKey<DecodedKey> | undefined;
+  newKey(view: FileView, keyStart: number, keyLength: number): StoredKey<DecodedKey> {
+    return addKey(this.table, this.cache, view, keyStart, keyLength, this.last);
+  }
 
-  readonly visit: EntryVisitor = (view, keyStart, keyLength, value, timestamp) => {
-    const stored = keyAt(this.table, this.cache, view, keyStart, keyLength, this.last);
-    this.last = stored;
+  entry(stored: StoredKey<DecodedKey>, value: number, timestamp: number): void {
     const key = checkedKey(this.file, stored.value);
     const count = this.keys.length;
     if (count === this.values.length) {
@@ -244,7 +241,7 @@ class RecordsCollector {
     this.values[count] = value;
     this.timestamps[count] = timestamp;
     this.keys.push(key);
-  };
+  }
 
   records(): FileRecords {
     const count = this.keys.length;

@@ -14,6 +14,8 @@
 // Little-endian (the native order on every supported target). A new file is 64 KiB, sparse;
 // when an entry would pass the end the size doubles, as many times as needed, before the append.
 
+import type { StoredKey, StoredKeyTable } from './storedKeyTable.js';
+
 export const HEADER_SIZE = 8;
 export const INITIAL_FILE_SIZE = 1 << 16;
 const VALUE_PAIR_SIZE = 16;
@@ -144,8 +146,12 @@ export function scanView(view: FileView, used: number, offset: number, visit: En
  * order, with scanView's checks (see scanWindow).
  */
 export interface EntrySource {
-  scan(visit: EntryVisitor): void;
+  /** Gives each window to `scanWindow` in turn, carrying on from the offset it returns. */
+  scan(scanWindow: WindowScanner): void;
 }
+
+/** Scans the entries that lie whole in a window of a file (scanWindow's arguments, but the visitor) and returns where it stopped. */
+export type WindowScanner = (view: FileView, base: number, used: number, offset: number) => number;
 
 /**
  * scanView over a window of a file: `view` holds the file's bytes from offset `base` on, where
@@ -157,22 +163,75 @@ export function scanWindow(view: FileView, base: number, used: number, offset: n
   const buffer = view.bytes;
   const end = Math.min(buffer.length, used - base);
   while (offset < end) {
-    if (base + offset + 4 > used) throw new FileFormatError(`entry at offset ${base + offset} is cut short by used=${used}`);
-    if (offset + 4 > end) return offset;
+    const valueOffset = framedEntryEnd(view, base, used, offset, end);
+    if (valueOffset < 0) return offset;
     const keyLength = int32At(view, offset);
-    const valueOffset = offset + 4 + paddedKeyLength(keyLength);
-    if (keyLength <= 0 || base + valueOffset + VALUE_PAIR_SIZE > used) {
-      throw new FileFormatError(
-        `entry at offset ${base + offset} has key length ${keyLength}, which does not fit in used=${used} ` +
-          '(a truncated file, or one written by another format)',
-      );
-    }
-    if (valueOffset + VALUE_PAIR_SIZE > end) return offset;
-    for (let pad = offset + 4 + keyLength; pad < valueOffset; pad++) {
-      // Python always pads with spaces; anything else means the entries are misaligned.
-      if (buffer[pad] !== PAD_BYTE) throw new FileFormatError(`entry at offset ${base + offset} is not padded with spaces`);
-    }
+    checkPadding(buffer, base, offset, offset + 4 + keyLength, valueOffset);
     visit(view, offset + 4, keyLength, float64At(view, valueOffset), float64At(view, valueOffset + 8));
+    offset = valueOffset + VALUE_PAIR_SIZE;
+  }
+  return offset;
+}
+
+/**
+ * The offset of the value of the entry at `offset` in a window (see scanWindow), or -1 when the
+ * entry does not lie whole in the window; throws when its length does not fit in `used`.
+ */
+function framedEntryEnd(view: FileView, base: number, used: number, offset: number, end: number): number {
+  if (base + offset + 4 > used) throw new FileFormatError(`entry at offset ${base + offset} is cut short by used=${used}`);
+  if (offset + 4 > end) return -1;
+  const keyLength = int32At(view, offset);
+  const valueOffset = offset + 4 + paddedKeyLength(keyLength);
+  if (keyLength <= 0 || base + valueOffset + VALUE_PAIR_SIZE > used) {
+    throw new FileFormatError(
+      `entry at offset ${base + offset} has key length ${keyLength}, which does not fit in used=${used} ` +
+        '(a truncated file, or one written by another format)',
+    );
+  }
+  return valueOffset + VALUE_PAIR_SIZE > end ? -1 : valueOffset;
+}
+
+function checkPadding(buffer: Buffer, base: number, offset: number, from: number, to: number): void {
+  for (let pad = from; pad < to; pad++) {
+    // Python always pads with spaces; anything else means the entries are misaligned.
+    if (buffer[pad] !== PAD_BYTE) throw new FileFormatError(`entry at offset ${base + offset} is not padded with spaces`);
+  }
+}
+
+/**
+ * Where scanKeyedWindow looks entries' keys up and gives them: keys found by their stored words
+ * (see storedKeyWords), in a table where every key was added by newKey. A class's methods
+ * rather than a closure per file: the scan's calls stay monomorphic, and are inlined.
+ */
+export interface KeyedEntrySink<T> {
+  readonly table: StoredKeyTable<T>;
+  /** The key of the entry before (its follower is tried first); undefined at the start of a file. */
+  last: StoredKey<T> | undefined;
+  /** The key of an entry whose stored words are not in the table, its framing and padding checked: adds it. */
+  newKey(view: FileView, keyStart: number, keyLength: number): StoredKey<T>;
+  /** Every entry in order, with its key. */
+  entry(key: StoredKey<T>, value: number, timestamp: number): void;
+}
+
+/**
+ * scanWindow for a reader that finds keys by their stored words: an entry whose words are
+ * those of a key in the table needs no padding check, since they include the padding, which
+ * was checked when that key was added. Same errors, at the same offsets, as scanWindow.
+ */
+export function scanKeyedWindow<T>(view: FileView, base: number, used: number, offset: number, sink: KeyedEntrySink<T>): number {
+  const { words } = view;
+  const end = Math.min(view.bytes.length, used - base);
+  while (offset < end) {
+    const valueOffset = framedEntryEnd(view, base, used, offset, end);
+    if (valueOffset < 0) return offset;
+    let key = sink.table.find(words, offset >> 2, (valueOffset - offset) >> 2, sink.last);
+    if (key === undefined) {
+      const keyLength = int32At(view, offset);
+      checkPadding(view.bytes, base, offset, offset + 4 + keyLength, valueOffset);
+      key = sink.newKey(view, offset + 4, keyLength);
+    }
+    sink.last = key;
+    sink.entry(key, float64At(view, valueOffset), float64At(view, valueOffset + 8));
     offset = valueOffset + VALUE_PAIR_SIZE;
   }
   return offset;

@@ -16,7 +16,7 @@
 //   them all): a file of more than WHOLE_READ_MAX_BYTES in use is read and decoded a window at
 //   a time (LargeMetricsFile), so a scrape's memory follows the file's series, not its size.
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { FileFormatError, HEADER_SIZE, readUsed, scanWindow, viewOf, type EntrySource, type EntryVisitor } from './format.js';
+import { FileFormatError, HEADER_SIZE, readUsed, viewOf, type EntrySource, type WindowScanner } from './format.js';
 
 /**
  * Files with up to this many bytes in use are read whole, into one buffer; larger ones a window
@@ -163,7 +163,7 @@ export class LargeMetricsFile implements EntrySource {
     private readonly windowBytes = WINDOW_BYTES,
   ) {}
 
-  scan(visit: EntryVisitor): void {
+  scan(scanWindow: WindowScanner): void {
     const { fd, used } = this;
     if (fd < 0) throw new Error('a large metrics file is scanned once; read it again with readMetricsFile');
     this.fd = -1;
@@ -175,7 +175,7 @@ export class LargeMetricsFile implements EntrySource {
         const end = Math.min(window.length, used - start);
         filled = readFully(fd, window, filled, end, start);
         if (filled < end) throw new FileFormatError(`header says ${used} bytes are used, but the file ends at ${start + filled}`);
-        const next = scanWindow(viewOf(window.subarray(0, filled)), start, used, 0, visit);
+        const next = scanWindow(viewOf(window.subarray(0, filled)), start, used, 0);
         if (next === 0) {
           // One entry larger than the window: a window that holds it (scanWindow has checked it ends by `used`).
           const larger = Buffer.allocUnsafeSlow(Math.min(window.length * 2, used - start));

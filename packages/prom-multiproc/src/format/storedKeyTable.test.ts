@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decodeEntries, decodeFile, useStoredKeyTable, type DecodedKey, type FileRecords, type KeyCache } from './decode.js';
-import { encodeFile, readEntries } from './format.js';
+import { encodeFile, entrySize, readEntries } from './format.js';
 import { parseFileName } from './fileNames.js';
 import { entryKey } from './pythonJson.js';
 import { hashWords, StoredKeyTable, type WordsHash } from './storedKeyTable.js';
@@ -138,3 +138,30 @@ function encodeRaw(key: Buffer, value: number): Buffer {
   key.copy(bytes, 12);
   return bytes;
 }
+
+describe('the padding of entries whose key is known', () => {
+  // Keys whose length leaves several bytes of padding after them.
+  const first = entryKey('c', 'c_total', ['l'], ['abc'], 'help');
+  const second = entryKey('c', 'c_total', ['l'], ['abcd'], 'help');
+  const firstLength = Buffer.byteLength(first);
+  const secondStart = 8 + entrySize(firstLength);
+  /** The first and the last padding byte of the entry at `start` with a key of `length` bytes. */
+  const padding = (start: number, length: number) => [start + 4 + length, start + entrySize(length) - 17];
+
+  it('is still checked: a known key followed by other bytes than spaces is an error, wherever the entry is', () => {
+    const cache: KeyCache = new Map();
+    const good = encodeFile([{ key: first, value: 1, timestamp: 0 }, { key: second, value: 2, timestamp: 0 }]);
+    // Both keys known, the second as the first's follower.
+    for (let i = 0; i < 2; i++) assert.deepEqual([...decodeFile(COUNTER, good, cache).values], [1, 2]);
+    const cases: [number, RegExp][] = [
+      ...padding(8, firstLength).map((at): [number, RegExp] => [at, /entry at offset 8 is not padded with spaces/]),
+      ...padding(secondStart, Buffer.byteLength(second)).map((at): [number, RegExp] => [at, new RegExp(`entry at offset ${secondStart} is not padded with spaces`)]),
+    ];
+    for (const [at, error] of cases) {
+      assert.equal(good[at], 0x20);
+      const bad = Buffer.from(good);
+      bad[at] = 0x78;
+      assert.throws(() => decodeFile(COUNTER, bad, cache), error, `a byte at ${at}`);
+    }
+  });
+});
