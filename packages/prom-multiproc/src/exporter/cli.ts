@@ -7,10 +7,11 @@ import { MetricConfigurationError, MultiprocessDirectoryError } from '../common/
 import { identityProblem } from '../format/fileNames.js';
 import { setProblemReporter } from '../common/report.js';
 import { directoryFromEnvironment } from '../storage/defaultStore.js';
-import { EXPORTER_LIMITS, startExporter } from './exporter.js';
+import { EXPORTER_LIMITS } from './exporterLimits.js';
 import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
 // Each command loads what it runs when it runs (import() in its action): a one-shot `scrape`
-// would otherwise spend a good part of its time loading the exporter, compaction and the rest.
+// would otherwise spend a good part of its time loading the exporter (its HTTP server and
+// middleware), compaction and the rest.
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -157,6 +158,7 @@ async function serve(options: ServeOptions, command: Command): Promise<void> {
   if (options.bearerTokenFile !== undefined && options.basicAuthFile !== undefined) {
     command.error('choose one of --bearer-token-file and --basic-auth-file', { exitCode: EXIT_USAGE, code: 'prom-multiproc.twoAuth' });
   }
+  const { startExporter } = await import('./exporter.js');
   const exporter = await startExporter({
     dir,
     port: options.port,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { checkDirectorySafety } from '../directory/directorySafety.js';
 import { authorizer, type BasicCredential } from './exporterAuth.js';
 import { metricsEndpoint } from '../integrations/http/metricsEndpoint.js';
+import { EXPORTER_LIMITS } from './exporterLimits.js';
 
 export interface ExporterOptions {
   /** The directory to merge (Node or Python workers' files). */
@@ -27,16 +28,7 @@ export interface RunningExporter {
   close(): Promise<void>;
 }
 
-// A scrape request is a request line and a few headers: anything larger is not a scraper.
-// The timeouts end connections that send their headers or request too slowly (slowloris).
-export const EXPORTER_LIMITS = {
-  maxHeaderBytes: 8 * 1024,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  maxConnections: 256,
-  defaultConcurrentScrapes: 4,
-  retryAfterSeconds: 1,
-} as const;
+export { EXPORTER_LIMITS } from './exporterLimits.js';
 
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
