@@ -23,7 +23,10 @@
 // - Each file's bytes and records as last read. Bytes that are the same give the same records
 //   without decoding; bytes that differ only in values give the same keys after one
 //   comparison of the whole file (see refreshValues); otherwise an entry whose bytes are the
-//   key that stood there last time is not decoded again (see decodeFile).
+//   key that stood there last time is not decoded again (see decodeFile). The bytes are kept
+//   from a file's second read on: a registry's first scrape (a process that scrapes once, or
+//   the first of a service that may be restarted any time) does not pay for a copy of the whole
+//   directory, and the second read still costs no decode, its keys found where they stood.
 // - Decoded keys, shared by all files.
 //
 // All of it is bounded: at most `maxKeptFiles` descriptors (other files are opened for each
@@ -255,8 +258,18 @@ export class ScrapeCache {
       // Not only new values: `copy` is spoilt, and keep() below replaces it.
     }
     const decoded = decodeFile(file, bytes, this.keys, records);
+    if (records !== undefined && decoded.keys === records.keys) {
+      // Read before, without a copy of its bytes kept: every key stood where it stood (decodeFile
+      // compared them word by word), so only the values can differ.
+      const unchanged = sameBits(decoded.values, records.values) && sameBits(decoded.timestamps, records.timestamps);
+      if (unchanged) this.counts.filesUnchanged++;
+      else this.counts.filesWithNewValues++;
+      const result = unchanged ? records : decoded;
+      this.keep(kept, bytes, result, true);
+      return result;
+    }
     this.counts.filesDecoded++;
-    this.keep(kept, bytes, decoded);
+    this.keep(kept, bytes, decoded, records !== undefined);
     return decoded;
   }
 
@@ -296,12 +309,13 @@ export class ScrapeCache {
   }
 
   /**
-   * Keeps a file's records for the next scrape, and its bytes too, as far as the memory budget
-   * allows. The records come first: with them, only changed keys are decoded; the bytes only
-   * spare comparing keys one by one when nothing changed, and take several times the memory,
-   * so they get at most half of the budget, whatever the order files are read in.
+   * Keeps a file's records for the next scrape, and its bytes too (`withBytes`: not on the
+   * file's first read), as far as the memory budget allows. The records come first: with them,
+   * only changed keys are decoded; the bytes only spare comparing keys one by one when nothing
+   * changed, and take several times the memory, so they get at most half of the budget,
+   * whatever the order files are read in.
    */
-  private keep(kept: KeptFile, bytes: Buffer, records: FileRecords): void {
+  private keep(kept: KeptFile, bytes: Buffer, records: FileRecords, withBytes: boolean): void {
     this.keptBytes -= costOf(kept);
     this.copiedBytes -= kept.copy?.bytes.length ?? 0;
     const recordsCost = records.keys.length * RECORD_COST;
@@ -311,7 +325,7 @@ export class ScrapeCache {
       return;
     }
     kept.records = records;
-    const copyFits = this.keptBytes + recordsCost + bytes.length <= this.maxKeptBytes && this.copiedBytes + bytes.length <= this.maxKeptBytes / 2;
+    const copyFits = withBytes && this.keptBytes + recordsCost + bytes.length <= this.maxKeptBytes && this.copiedBytes + bytes.length <= this.maxKeptBytes / 2;
     if (!copyFits) {
       kept.copy = undefined;
     } else if (kept.copy !== undefined && kept.copy.bytes.length === bytes.length) {
@@ -325,6 +339,11 @@ export class ScrapeCache {
     this.keptBytes += costOf(kept);
     this.copiedBytes += kept.copy?.bytes.length ?? 0;
   }
+}
+
+/** Whether two arrays hold the same bits (every NaN its own). */
+function sameBits(a: Float64Array, b: Float64Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 function statOrUndefined(dir: string): Stats | undefined {
