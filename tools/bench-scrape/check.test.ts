@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterEach, test } from 'node:test';
 import { MultiprocessRegistry } from '../../packages/prom-multiproc/src/index.js';
 import { differences, parseExposition, restrictToNames, sampleKey } from './exposition.js';
-import { buildCopiedDirectory, buildDirectory, metricsFileCount } from './workload.js';
+import { buildCopiedDirectory, buildDirectory, buildWideDirectory, metricsFileCount } from './workload.js';
 
 const all = () => true;
 const names = { expected: 'a', actual: 'b' };
@@ -83,4 +83,14 @@ test('copies count once per identity, and a changed value in one file is caught'
     closeSync(fd);
   }
   assert.equal(differences(expected, restrictToNames(await scrape(), keep), names).length, 1);
+});
+
+test('the wide directory scrapes to the totals it was built with', async () => {
+  const dir = tempDir();
+  const { expected } = buildWideDirectory(dir, 3, { metrics: 2, routes: 5 });
+  assert.equal(metricsFileCount(dir), 6);
+  assert.equal(expected.size, 2 * 5 * 3); // per metric pair and route: counter total, histogram count and sum
+  const scraped = parseExposition(await new MultiprocessRegistry({ dir }).metrics(), (name) => name.startsWith('bench_'));
+  const keep = new Set([...expected.keys()].map((key) => key.slice(0, key.indexOf('{'))));
+  assert.deepEqual(differences(expected, restrictToNames(scraped, keep), names), []);
 });

@@ -5,7 +5,7 @@
 
 import { copyFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Counter, PYTHON_DEFAULT_BUCKETS, FileStore, Histogram } from '../../packages/prom-multiproc/src/index.js';
+import { Counter, DEFAULT_BUCKETS, PYTHON_DEFAULT_BUCKETS, FileStore, Histogram } from '../../packages/prom-multiproc/src/index.js';
 import { sampleKey, type Samples } from './exposition.js';
 
 const COUNTER = 'bench_requests';
@@ -128,4 +128,43 @@ export function buildCopiedDirectory(dir: string, { identities, entriesPerIdenti
 
 export function metricsFileCount(dir: string): number {
   return readdirSync(dir).filter((name) => name.endsWith('.db')).length;
+}
+
+/** The wide directory: each worker has an application's worth of registered metrics. */
+export const WIDE_METRICS = 50;
+export const WIDE_ROUTES = 100;
+/** Entries one worker writes in the wide directory: a counter's _total, a histogram's _sum and 12 buckets per route. */
+export const WIDE_ENTRIES_PER_IDENTITY = WIDE_METRICS * WIDE_ROUTES * (1 + 1 + DEFAULT_BUCKETS.length + 1);
+
+/**
+ * `identities` workers of an application with 50 counters and 50 histograms (prom-client's
+ * default buckets) of 100 routes each: 10,000 series and 70,000 distinct keys per worker, the
+ * same in every worker, where the other directories have a few hundred. What a first scrape
+ * costs per distinct key (decoding it, its label ids) shows here. Tests take fewer metrics and routes.
+ */
+export function buildWideDirectory(dir: string, identities: number, { metrics = WIDE_METRICS, routes = WIDE_ROUTES } = {}): BuiltDirectory {
+  const expected: Samples = new Map();
+  const add = (name: string, labels: Record<string, string>, value: number) => {
+    const key = sampleKey(name, labels);
+    expected.set(key, (expected.get(key) ?? 0) + value);
+  };
+  for (let i = 0; i < identities; i++) {
+    const store = new FileStore({ dir, identity: `w${i}` });
+    for (let m = 0; m < metrics; m++) {
+      const counter = new Counter({ name: `bench_wide_requests${m}_total`, help: 'Requests.', labelNames: ['route'], store, registers: [] });
+      const histogram = new Histogram({ name: `bench_wide_latency${m}_seconds`, help: 'Latency.', labelNames: ['route'], store, registers: [] });
+      for (let r = 0; r < routes; r++) {
+        const route = `/r${(r + i) % routes}`;
+        const increment = ((i + m + r) % 7) + 0.5;
+        const observed = OBSERVATIONS[(i + m * 3 + r) % OBSERVATIONS.length]!;
+        counter.labels(route).inc(increment);
+        histogram.labels(route).observe(observed);
+        add(`bench_wide_requests${m}_total`, { route }, increment);
+        add(`bench_wide_latency${m}_seconds_count`, { route }, 1);
+        add(`bench_wide_latency${m}_seconds_sum`, { route }, observed);
+      }
+    }
+    store.close();
+  }
+  return { expected, written: identities };
 }
