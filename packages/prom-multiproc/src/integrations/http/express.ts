@@ -88,18 +88,14 @@ const middlewareLabels = new Map<string, Label>();
 const routeLabels = new Map<string, Label>();
 const catchAllLabels = new Map<string, Label>();
 
-function cachedLabel(cache: Map<string, Label>, key: string, make: () => Label): Label {
-  let label = cache.get(key);
-  if (label === undefined) {
-    label = make();
-    if (cache.size < MAX_CACHED_LABELS) cache.set(key, label);
-  }
+function remember(cache: Map<string, Label>, key: string, label: Label): Label {
+  if (cache.size < MAX_CACHED_LABELS) cache.set(key, label);
   return label;
 }
 
 /** Middleware answers for any path under its mount: `/assets/*`, or `/*` at the root. */
 function middlewareLabel(mount: string): Label {
-  return cachedLabel(middlewareLabels, mount, () => ({ fallback: `${mount.replace(/\/+$/, '')}/*` }));
+  return middlewareLabels.get(mount) ?? remember(middlewareLabels, mount, { fallback: `${mount.replace(/\/+$/, '')}/*` });
 }
 
 /** Whether the layer belongs to a route (a handler, or a router.param callback of its path) rather than to middleware. */
@@ -115,9 +111,10 @@ const CATCH_ALL = /^\/?(?:\*\w*|\{\/?\*\w*\})\/?$/;
 
 function routeLabel(pattern: string, ownPattern: unknown): Label {
   const route = pattern || '/';
-  return typeof ownPattern === 'string' && CATCH_ALL.test(ownPattern)
-    ? cachedLabel(catchAllLabels, route, () => ({ fallback: route }))
-    : cachedLabel(routeLabels, route, () => ({ route }));
+  if (typeof ownPattern === 'string' && CATCH_ALL.test(ownPattern)) {
+    return catchAllLabels.get(route) ?? remember(catchAllLabels, route, { fallback: route });
+  }
+  return routeLabels.get(route) ?? remember(routeLabels, route, { route });
 }
 
 /** The full pattern the router dispatch `dispatch` is mounted at; a new dispatch is mounted where the last middleware was. */
