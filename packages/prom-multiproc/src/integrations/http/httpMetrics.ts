@@ -225,16 +225,15 @@ export class HttpMetrics<Req = IncomingMessage> {
   }
 
   /**
-   * begin() in two halves, for adapters that keep the state themselves (one closure per
-   * request instead of two): counts the request in flight and returns its start time.
-   * @internal
+   * begin() in two halves, for the adapters that keep a request's state themselves (one closure
+   * per request instead of two): counts the request in flight and returns its start time.
    */
   requestStarted(): number {
     if (this.inFlight !== undefined) (this.inFlightChild ??= this.inFlight.labels()).inc();
     return performance.now();
   }
 
-  /** Records a request requestStarted() began; call it once. See RequestEnd for the arguments. @internal */
+  /** Records a request requestStarted() began; call it once. See RequestEnd for the arguments. */
   requestEnded(start: number, method: string | undefined, route: string | undefined, status: number, fallbackRoute: string | undefined, url: string | undefined, request: Req | undefined): void {
     const seconds = (performance.now() - start) / 1e3;
     if (this.inFlight !== undefined) (this.inFlightChild ??= this.inFlight.labels()).dec();
