@@ -1,4 +1,5 @@
 import { entryKey, pythonJsonString } from '../format/pythonJson.js';
+import type { EntryKeySource } from '../storage/store.js';
 
 /**
  * The entry keys of one sample of a metric (its name, label names and help fixed), for any label
@@ -7,11 +8,12 @@ import { entryKey, pythonJsonString } from '../format/pythonJson.js';
  * where entryKey sorts the label names and builds the key from many small pieces each time (a
  * few KB of garbage per key, and a tree of pieces the store would keep).
  */
-export class EntryKeyTemplate {
+export class EntryKeyTemplate implements EntryKeySource<readonly string[]> {
   /** The fixed text before each value, and after the last one. */
   private readonly pieces: readonly string[] | undefined;
   /** For each value in the key, its index among the label values (the key sorts them by name). */
   private readonly order: readonly number[] = [];
+  private lastValues: Map<string, EntryKeySource<readonly string[]>> | undefined;
 
   constructor(
     private readonly metricName: string,
@@ -35,6 +37,17 @@ export class EntryKeyTemplate {
     pieces.push(key.slice(from));
     this.pieces = pieces;
     this.order = found.map(({ label }) => label);
+  }
+
+  /** The keys of this template whose last label has `value`, from the values of the others (a bucket's, by its le). */
+  withLastValue(value: string): EntryKeySource<readonly string[]> {
+    this.lastValues ??= new Map();
+    let source = this.lastValues.get(value);
+    if (source === undefined) {
+      source = { keyOf: (values) => this.keyOf([...values, value]) };
+      this.lastValues.set(value, source);
+    }
+    return source;
   }
 
   /** entryKey(metricName, sampleName, labelNames, values, help), for values in labelNames order. */

@@ -138,13 +138,7 @@ export class Histogram<T extends string = string> extends Metric<HistogramChild,
     // The order of creation is the order in the file: _sum, then every bucket.
     const kind = this.fileKind();
     const sum = this.cellFor(kind, this.name, this.sumName, this.labelNames, labelValues);
-    // One array for every bucket's label values: cellFor keeps none of them.
-    const bucketValues: LabelText[] = [...labelValues, undefined];
-    const last = labelValues.length;
-    const counts = this.boundTexts.map((bound) => {
-      bucketValues[last] = bound;
-      return this.cellFor(kind, this.name, this.bucketName, this.bucketLabelNames, bucketValues);
-    });
+    const counts = this.boundTexts.map((bound) => this.cellFor(kind, this.name, this.bucketName, this.bucketLabelNames, labelValues, bound));
     return new HistogramChild(sum, counts, this.bounds, this.name);
   }
 

@@ -269,23 +269,32 @@ export abstract class Metric<Child, T extends string = string> {
   /** `labelValues` in labelNames order; undefined for a label a label object left out. */
   protected abstract createChild(labelValues: readonly LabelText[]): Child;
 
-  /** The cell of one stored sample of this metric. */
-  protected cellFor(kind: FileKind, metricName: string, sampleName: string, labelNames: readonly string[], labelValues: readonly LabelText[]): Cell {
+  /**
+   * The cell of one stored sample of this metric. `extraValue` is the value of a last label
+   * of `labelNames` that `labelValues` does not hold (a histogram bucket's le). The store is
+   * given what makes the key again (the template, and the child's own `labelValues`), so a
+   * memory store keeps no key text per series.
+   */
+  protected cellFor(
+    kind: FileKind, metricName: string, sampleName: string, labelNames: readonly string[], labelValues: readonly LabelText[], extraValue?: string,
+  ): Cell {
     // A label left out of a label object (prom-client allows it) is left out of the series.
     let names = labelNames;
-    let values = labelValues as readonly string[];
-    if (labelValues.includes(undefined)) {
-      names = labelNames.filter((_, i) => labelValues[i] !== undefined);
-      values = labelValues.filter((value): value is string => value !== undefined);
+    let values = (extraValue === undefined ? labelValues : [...labelValues, extraValue]) as readonly string[];
+    const leftOut = labelValues.includes(undefined);
+    if (leftOut) {
+      names = labelNames.filter((_, i) => values[i] !== undefined);
+      values = values.filter((value): value is string => value !== undefined);
     }
-    const key = names === labelNames
-      ? this.keyTemplate(metricName, sampleName, labelNames).keyOf(values)
-      : flatString(entryKey(metricName, sampleName, names, values, this.help));
+    const template = leftOut ? undefined : this.keyTemplate(metricName, sampleName, labelNames);
+    const key = template === undefined ? flatString(entryKey(metricName, sampleName, names, values, this.help)) : template.keyOf(values);
     if (this.capturing !== undefined) {
       this.capturing.push(key);
       return new Cell(scratchOwner, 0);
     }
-    return this.store.cell(kind, key);
+    if (template === undefined) return this.store.cell(kind, key);
+    const source = extraValue === undefined ? template : template.withLastValue(extraValue);
+    return this.store.cell(kind, key, source, labelValues as readonly string[]);
   }
 
   /** The template of a sample's keys, made on its first series (see EntryKeyTemplate). */

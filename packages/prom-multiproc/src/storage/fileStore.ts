@@ -72,6 +72,7 @@ export class FileStore implements SeriesStore {
     this.stopSignalWrites = writeBeforeSignalEnds(() => this.flush());
   }
 
+  /** A file reads its keys back from its bytes, so `source` is not needed here. */
   cell(kind: FileKind, key: string): Cell {
     try {
       return this.fileOf(kind).cell(key);

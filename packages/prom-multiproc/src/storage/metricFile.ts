@@ -9,6 +9,7 @@ import {
 import { hashWords } from '../format/storedKeyTable.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
+import { SlotTable } from './slotTable.js';
 import { LARGE_FILE_BYTES, warnIfLargeFile } from './largeFileWarning.js';
 
 // Appended entries wait in a buffer of at most this many bytes: past it, they are written
@@ -60,9 +61,8 @@ export class MetricFile implements CellOwner {
   private valueOffsets: Int32Array = new Int32Array(16);
   private writtenValues: Float64Array = new Float64Array(16);
   private writtenTimestamps: Float64Array = new Float64Array(16);
-  /** Per slot, the hash of its stored key; `table` finds slots by it (slot + 1, 0 for none; linear probing). */
-  private hashes: Int32Array = new Int32Array(16);
-  private table: Int32Array = new Int32Array(32);
+  /** Finds slots by the hash of their stored key. */
+  private readonly slots = new SlotTable();
   private readonly dirtyCells: Cell[] = [];
   private queued = false;
   /** The inode the path named when it was opened; another one there means the file was replaced. */
@@ -136,7 +136,7 @@ export class MetricFile implements CellOwner {
 
   private clearSlots(): void {
     this.cells = [];
-    this.table.fill(0);
+    this.slots.clear();
   }
 
   /** Keeps the unreadable bytes for inspection under a name no collector reads, and starts anew. */
@@ -163,13 +163,7 @@ export class MetricFile implements CellOwner {
 
   /** The slot whose stored key is keyBytes[0, length), or -1. */
   private findSlot(hash: number, length: number): number {
-    const table = this.table;
-    const mask = table.length - 1;
-    for (let i = hash & mask; table[i] !== 0; i = (i + 1) & mask) {
-      const slot = table[i]! - 1;
-      if (this.hashes[slot] === hash && this.valueOffsets[slot]! - this.entryStarts[slot]! === length && this.storedKeyIs(slot, length)) return slot;
-    }
-    return -1;
+    return this.slots.find(hash, (slot) => this.valueOffsets[slot]! - this.entryStarts[slot]! === length && this.storedKeyIs(slot, length));
   }
 
   /** Whether the entry of `slot`, of a stored key as long, holds keyBytes[0, length): read back from the file, or the pending buffer. */
@@ -226,31 +220,15 @@ export class MetricFile implements CellOwner {
       const size = slot * 2;
       this.entryStarts = grownInts(this.entryStarts, size);
       this.valueOffsets = grownInts(this.valueOffsets, size);
-      this.hashes = grownInts(this.hashes, size);
       this.writtenValues = grownDoubles(this.writtenValues, size);
       this.writtenTimestamps = grownDoubles(this.writtenTimestamps, size);
     }
     this.cells.push(cell);
     this.entryStarts[slot] = entryStart;
     this.valueOffsets[slot] = valueOffset;
-    this.hashes[slot] = hash;
     this.writtenValues[slot] = 0;
     this.writtenTimestamps[slot] = 0;
-    if ((slot + 1) * 2 > this.table.length) this.growTable();
-    else this.placeInTable(slot);
-  }
-
-  private placeInTable(slot: number): void {
-    const table = this.table;
-    const mask = table.length - 1;
-    let i = this.hashes[slot]! & mask;
-    while (table[i] !== 0) i = (i + 1) & mask;
-    table[i] = slot + 1;
-  }
-
-  private growTable(): void {
-    this.table = new Int32Array(this.table.length * 2);
-    for (let slot = 0; slot < this.cells.length; slot++) this.placeInTable(slot);
+    this.slots.add(hash);
   }
 
   onDirty(cell: Cell): void {

@@ -12,8 +12,12 @@ export interface SeriesStore {
   readonly identity: string;
   /** The shared directory, or undefined in single-process mode. */
   readonly dir: string | undefined;
-  /** The cell of one series, created (value 0) on first use. Same key, same cell. */
-  cell(kind: FileKind, key: string): Cell;
+  /**
+   * The cell of one series, created (value 0) on first use. Same key, same cell. With a
+   * `source`, `source.keyOf(arg)` makes the key again whenever it is wanted, so a store that
+   * has no file to read keys back from need not keep their text (`arg` must not change).
+   */
+  cell<A>(kind: FileKind, key: string, source?: EntryKeySource<A>, arg?: A): Cell;
   /** Seconds since the epoch, for the timestamps of the mostrecent gauge modes. */
   now(): number;
   /** Writes every pending change now (a no-op in memory). */
@@ -29,6 +33,11 @@ export interface SeriesStore {
   removeEntries(kind: FileKind, match: (key: string) => boolean): number;
   /** Writes what is pending and lets go of files and hooks. */
   close(): void;
+}
+
+/** Makes an entry key from what the metric keeps anyway (its label values). */
+export interface EntryKeySource<A> {
+  keyOf(arg: A): string;
 }
 
 export interface StoreOptions {
