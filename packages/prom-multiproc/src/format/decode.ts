@@ -84,8 +84,17 @@ function addKey(
   return stored;
 }
 
+/**
+ * One text per label set, whatever the order of its labels: the names sorted, each pair as its
+ * two JSON strings (self-delimiting, so no two sets share a text). Written out rather than as
+ * JSON of an array of pairs: a first scrape makes two or three for each of tens of thousands of keys.
+ */
 function labelsIdOf(labels: Labels): string {
-  return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
+  const names = Object.keys(labels);
+  if (names.length > 1) names.sort();
+  let id = '';
+  for (const name of names) id += `${JSON.stringify(name)}:${JSON.stringify(labels[name])},`;
+  return id;
 }
 
 
@@ -123,12 +132,15 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   } catch (error) {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
-  const { pid: _pid, ...labelsWithoutPid } = parsed.labels;
+  // Only an archive's keys (and a few writers' gauges) have a pid label: the others share their labels and id.
+  const hasPid = parsed.labels.pid !== undefined;
+  const labelsId = labelsIdOf(parsed.labels);
+  const labelsWithoutPid = hasPid ? withoutLabel(parsed.labels, 'pid') : parsed.labels;
   let labelsWithoutLe: Labels | undefined;
   let bucketBound: number | undefined;
   if (parsed.labels.le !== undefined) {
-    const { le, ...rest } = parsed.labels;
-    labelsWithoutLe = rest;
+    const le = parsed.labels.le;
+    labelsWithoutLe = withoutLabel(parsed.labels, 'le');
     try {
       bucketBound = parsePythonFloat(le);
     } catch {
@@ -143,9 +155,9 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
     labels: parsed.labels,
     help: parsed.help,
     raw: key,
-    labelsId: labelsIdOf(parsed.labels),
+    labelsId,
     labelsWithoutPid,
-    labelsWithoutPidId: labelsIdOf(labelsWithoutPid),
+    labelsWithoutPidId: hasPid ? labelsIdOf(labelsWithoutPid) : labelsId,
     sampleSuffix: parsed.sampleName.slice(parsed.metricName.length),
     bucketBound,
     labelsWithoutLe,
@@ -157,6 +169,14 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   };
   cache.set(key, decoded);
   return decoded;
+}
+
+function withoutLabel(labels: Labels, left: string): Labels {
+  const rest: Labels = Object.create(null) as Labels;
+  for (const name in labels) {
+    if (name !== left) rest[name] = labels[name]!;
+  }
+  return rest;
 }
 
 function checkedKey(file: ParsedFileName, key: DecodedKey): DecodedKey {

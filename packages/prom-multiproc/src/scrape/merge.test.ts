@@ -34,6 +34,15 @@ function rows(samples: Sample[]): [string, Labels, number][] {
 }
 
 describe('counters', () => {
+  it('keeps apart label sets whose values hold what separates labels in their ids', () => {
+    const sets: Labels[] = [{ a: 'x,b:y' }, { a: 'x', b: 'y' }, { a: 'x",b:"y' }, { a: 'x,', b: 'y' }, { a: 'x', b: ',y' }, { a: '' }, {}];
+    const families = mergeFiles([
+      file('counter_1.db', sets.map((labels, i): Row => ['c', 'c_total', labels, i + 1])),
+      file('counter_2.db', sets.map((labels, i): Row => ['c', 'c_total', labels, 10 * (i + 1)])),
+    ]);
+    assert.deepEqual(rows(family(families, 'c').samples), sets.map((labels, i) => ['c_total', Object.fromEntries(Object.entries(labels).sort()), 11 * (i + 1)]));
+  });
+
   it('sums each label set across files', () => {
     const families = mergeFiles([
       file('counter_1.db', [['c', 'c_total', { a: 'x' }, 1], ['c', 'c_total', { a: 'y' }, 10]]),
