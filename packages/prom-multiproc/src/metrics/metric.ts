@@ -209,7 +209,8 @@ export abstract class Metric<Child, T extends string = string> {
   /**
    * Each series this object made and its labels, at the same index, in the order it made them
    * (prom-client's order). Two arrays cost a third of a Map's entries, and only remove() has
-   * to find a child in them.
+   * to find a child in them. The labels are kept only where ownValues() reads them: a store
+   * without a directory (with one, the values are merged from the files, labels included).
    */
   private readonly seriesChildren: Child[] = [];
   private readonly seriesLabels: Record<string, string>[] = [];
@@ -225,10 +226,11 @@ export abstract class Metric<Child, T extends string = string> {
   /** Makes a child and remembers its labels (the label objects' names with a value, in labelNames order). */
   private makeChild(texts: readonly LabelText[]): Child {
     const child = this.createChild(texts);
+    this.seriesChildren.push(child);
+    if (this.store.dir !== undefined) return child;
     const labels: Record<string, string> = {};
     const names = this.labelNames;
     for (let i = 0; i < names.length; i++) if (texts[i] !== undefined) labels[names[i]!] = texts[i]!;
-    this.seriesChildren.push(child);
     this.seriesLabels.push(labels);
     return child;
   }
