@@ -31,6 +31,8 @@ interface Sample {
   external: number;
   arrayBuffers: number;
   maxRss: number;
+  /** Physical size of V8's young generation (new space) after gc(). */
+  newSpace: number;
 }
 type Field = keyof Sample;
 
@@ -96,6 +98,10 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+const LABELS: Record<Field, string> = {
+  rss: 'rss', maxRss: 'peak rss', heapUsed: 'heapUsed', external: 'external', arrayBuffers: 'arrayBuffers', newSpace: 'young gen',
+};
+
 const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
 
 function main(): void {
@@ -111,9 +117,9 @@ function main(): void {
 
   console.log(`worker memory: ${series} series (counter ${counts[0]}, gauge ${counts[1]}, histogram ${counts[2]} x default buckets), ` +
     `${rounds} rounds, this library from ${libraryKind === 'dist' ? 'dist/' : 'src/ compiled now'}; node ${process.version}`);
-  console.log('MiB, median (min-max); rss and heapUsed after gc(), peak = resourceUsage().maxRSS');
-  const fields: Field[] = ['rss', 'maxRss', 'heapUsed', 'external'];
-  console.log(`${'subject'.padEnd(24)}${fields.map((field) => (field === 'maxRss' ? 'peak rss' : field).padEnd(20)).join('')}`);
+  console.log('MiB, median (min-max); rss and heapUsed after gc(), peak = resourceUsage().maxRSS, young gen = V8 new space pages kept after gc()');
+  const fields: Field[] = ['rss', 'maxRss', 'heapUsed', 'external', 'newSpace'];
+  console.log(`${'subject'.padEnd(24)}${fields.map((field) => LABELS[field].padEnd(20)).join('')}`);
   for (const subject of SUBJECTS) {
     const samples = results.get(subject.name)!;
     const cells = fields.map((field) => {
@@ -128,7 +134,7 @@ function main(): void {
   for (const ours of ['ours, file mode', 'ours, in memory']) {
     const parts = fields.map((field) => {
       const perRound = results.get(ours)!.map((sample, i) => sample[field] / results.get('prom-client')![i]![field]);
-      return `${field === 'maxRss' ? 'peak' : field} ${(medianOf(ours, field) / medianOf('prom-client', field)).toFixed(2)} ` +
+      return `${field === 'maxRss' ? 'peak' : LABELS[field]} ${(medianOf(ours, field) / medianOf('prom-client', field)).toFixed(2)} ` +
         `(${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)})`;
     });
     console.log(`  ${ours.padEnd(16)} ${parts.join('   ')}`);

@@ -5,6 +5,7 @@
 //
 //   node --expose-gc subject.mjs <library specifier or path> <import|series> <counter> <gauge> <histogram>
 import { pathToFileURL } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { isAbsolute } from 'node:path';
 
 const [library, phase, counterSeries, gaugeSeries, histogramSeries] = process.argv.slice(2);
@@ -47,4 +48,7 @@ process.stdout.write(JSON.stringify({
   external: memory.external,
   arrayBuffers: memory.arrayBuffers,
   maxRss: process.resourceUsage().maxRSS * 1024,
+  // V8 grows its young generation with what survives its collections, and keeps the pages:
+  // a large share of the RSS difference between two clients can be here, not in heapUsed.
+  newSpace: getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0,
 }));
