@@ -155,6 +155,8 @@ export class MetricFile implements CellOwner {
   }
 
   cell(key: string): Cell {
+    // A closed file has nothing to read keys back from, and writes nothing: a cell that only counts.
+    if (this.fd < 0) return new Cell(this, -1);
     const length = encodeStoredKey(key);
     const hash = hashWords(keyWords, 0, length >> 2);
     const slot = this.findSlot(hash, length);

@@ -10,6 +10,7 @@ import { readEntries } from '../format/format.js';
 import type { RawEntry } from '../format/decode.js';
 import { entryKey } from '../format/pythonJson.js';
 import type { Cell } from './cell.js';
+import { setProblemReporter } from '../common/report.js';
 import { FileStore } from './fileStore.js';
 import { MemoryStore } from './memoryStore.js';
 import type { SeriesStore, StoreOptions } from './store.js';
@@ -276,6 +277,22 @@ describe('SeriesStore: what only one implementation does', () => {
     assert.equal(entries.length, 2001);
     assert.deepEqual(entries.slice(1).map((e) => e.value), cells.map((_, i) => i));
     assert.equal(store.cell('counter', key('c', { i: '1500' })), cells[1500]);
+  });
+
+  it('FileStore closed still hands out cells for the kinds it had open, without a report', () => {
+    const store = new FileStore({ dir: tempDir(), identity: 'closed' });
+    const reports: string[] = [];
+    setProblemReporter((error) => reports.push(error.message));
+    try {
+      record(store.cell('counter', key('c')), 1);
+      store.close();
+      record(store.cell('counter', key('c')), 2);
+      record(store.cell('counter', key('d')), 3);
+      store.flush();
+      assert.deepEqual(reports, []);
+    } finally {
+      setProblemReporter(undefined);
+    }
   });
 
   it('FileStore refuses an identity that cannot name a file, and a missing directory', () => {
