@@ -9,7 +9,7 @@ import {
 import { hashWords } from '../format/storedKeyTable.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
-import { SlotTable } from './slotTable.js';
+import { SlotTable, grownLength } from './slotTable.js';
 import { LARGE_FILE_BYTES, warnIfLargeFile } from './largeFileWarning.js';
 
 // Appended entries wait in a buffer of at most this many bytes: past it, they are written
@@ -219,7 +219,7 @@ export class MetricFile implements CellOwner {
   private addSlot(cell: Cell, entryStart: number, valueOffset: number, hash: number): void {
     const slot = this.cells.length;
     if (slot === this.valueOffsets.length) {
-      const size = slot * 2;
+      const size = grownLength(slot);
       this.entryStarts = grownInts(this.entryStarts, size);
       this.valueOffsets = grownInts(this.valueOffsets, size);
       this.writtenValues = grownDoubles(this.writtenValues, size);
