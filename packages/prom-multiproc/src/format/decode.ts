@@ -122,6 +122,74 @@ function checkKeyNames({ metricName, sampleName, labels }: ParsedKey): void {
   }
 }
 
+/**
+ * What every key with one label set shares, whatever its metric: the labels and their ids
+ * without `pid` and without `le`, and the bucket bound. A wide directory's tens of thousands
+ * of keys (a hundred metrics over the same routes and bounds) have a few thousand label sets:
+ * one set of objects and ids each, where one per key took most of a first scrape's memory.
+ */
+interface LabelSet {
+  labels: Labels;
+  labelsId: string;
+  labelsWithoutPid: Labels;
+  labelsWithoutPidId: string;
+  bucketBound: number | undefined;
+  labelsWithoutLe: Labels | undefined;
+  labelsWithoutLeId: string | undefined;
+}
+
+/** Per key cache: its label sets by id, and one copy of each name and help text its keys repeat. */
+interface SharedParts {
+  labelSets: Map<string, LabelSet>;
+  texts: Map<string, string>;
+}
+
+const sharedParts = new WeakMap<KeyCache, SharedParts>();
+
+function sharedPartsOf(cache: KeyCache): SharedParts {
+  let parts = sharedParts.get(cache);
+  if (parts === undefined) sharedParts.set(cache, (parts = { labelSets: new Map(), texts: new Map() }));
+  return parts;
+}
+
+/** One string per distinct text: JSON.parse makes a new one for every key. */
+function sharedText(texts: Map<string, string>, text: string): string {
+  const found = texts.get(text);
+  if (found !== undefined) return found;
+  texts.set(text, text);
+  return text;
+}
+
+function labelSetOf(labelSets: Map<string, LabelSet>, labels: Labels): LabelSet {
+  const labelsId = labelsIdOf(labels);
+  const found = labelSets.get(labelsId);
+  if (found !== undefined) return found;
+  // Only an archive's keys (and a few writers' gauges) have a pid label: the others share their labels and id.
+  const hasPid = labels.pid !== undefined;
+  const labelsWithoutPid = hasPid ? withoutLabel(labels, 'pid') : labels;
+  let labelsWithoutLe: Labels | undefined;
+  let bucketBound: number | undefined;
+  if (labels.le !== undefined) {
+    labelsWithoutLe = withoutLabel(labels, 'le');
+    try {
+      bucketBound = parsePythonFloat(labels.le);
+    } catch {
+      // Only an error in a histogram file, where le must be a bound; checkedKey checks.
+    }
+  }
+  const set: LabelSet = {
+    labels,
+    labelsId,
+    labelsWithoutPid,
+    labelsWithoutPidId: hasPid ? labelsIdOf(labelsWithoutPid) : labelsId,
+    bucketBound,
+    labelsWithoutLe,
+    labelsWithoutLeId: labelsWithoutLe === undefined ? undefined : labelsIdOf(labelsWithoutLe),
+  };
+  labelSets.set(labelsId, set);
+  return set;
+}
+
 function decodeKey(key: string, cache: KeyCache): DecodedKey {
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
@@ -132,36 +200,24 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   } catch (error) {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
-  // Only an archive's keys (and a few writers' gauges) have a pid label: the others share their labels and id.
-  const hasPid = parsed.labels.pid !== undefined;
-  const labelsId = labelsIdOf(parsed.labels);
-  const labelsWithoutPid = hasPid ? withoutLabel(parsed.labels, 'pid') : parsed.labels;
-  let labelsWithoutLe: Labels | undefined;
-  let bucketBound: number | undefined;
-  if (parsed.labels.le !== undefined) {
-    const le = parsed.labels.le;
-    labelsWithoutLe = withoutLabel(parsed.labels, 'le');
-    try {
-      bucketBound = parsePythonFloat(le);
-    } catch {
-      // Only an error in a histogram file, where le must be a bound; checkedKey checks.
-    }
-  }
+  const { labelSets, texts } = sharedPartsOf(cache);
+  const set = labelSetOf(labelSets, parsed.labels);
+  const metricName = sharedText(texts, parsed.metricName);
   // Every field set here, in one order: the scrape reads these objects in its hottest loop,
   // where one shape for all of them keeps property reads fast.
   const decoded: DecodedKey = {
-    metricName: parsed.metricName,
-    sampleName: parsed.sampleName,
-    labels: parsed.labels,
-    help: parsed.help,
+    metricName,
+    sampleName: sharedText(texts, parsed.sampleName),
+    labels: set.labels,
+    help: sharedText(texts, parsed.help),
     raw: key,
-    labelsId,
-    labelsWithoutPid,
-    labelsWithoutPidId: hasPid ? labelsIdOf(labelsWithoutPid) : labelsId,
-    sampleSuffix: parsed.sampleName.slice(parsed.metricName.length),
-    bucketBound,
-    labelsWithoutLe,
-    labelsWithoutLeId: labelsWithoutLe === undefined ? undefined : labelsIdOf(labelsWithoutLe),
+    labelsId: set.labelsId,
+    labelsWithoutPid: set.labelsWithoutPid,
+    labelsWithoutPidId: set.labelsWithoutPidId,
+    sampleSuffix: sharedText(texts, parsed.sampleName.slice(metricName.length)),
+    bucketBound: set.bucketBound,
+    labelsWithoutLe: set.labelsWithoutLe,
+    labelsWithoutLeId: set.labelsWithoutLeId,
     stored: undefined,
     validIn: undefined,
     merging: undefined,
