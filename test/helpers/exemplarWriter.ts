@@ -1,8 +1,8 @@
 // A process recording exemplars through the public API: the counter and histogram of
 // exemplarMetrics.ts, in the directory and under the identity its environment names
 // (PROM_MULTIPROC_DIR, PROM_MULTIPROC_IDENTITY). Driven by test/exemplars.test.ts with one JSON
-// command a line on stdin; each is answered, once the turn that recorded it has ended (so its
-// files are on disk), with the time before and after the call (the exemplar's timestamp lies
+// command a line on stdin; each is answered once what it recorded is written (so its files are
+// on disk), with the time before and after the call (the exemplar's timestamp lies
 // between) and, for a timer, the seconds it observed.
 //   {"id": 1, "op": "inc", "labels": {"queue": "a"}, "value": 2, "exemplar": {"trace_id": "x"}}
 //   {"id": 2, "op": "observe", "labels": {"route": "/"}, "value": 0.3, "exemplar": {...}}
@@ -10,6 +10,7 @@
 //   -> {"done": 1, "from": <seconds>, "to": <seconds>, "seconds"?: <observed>}
 import { createInterface } from 'node:readline';
 import { Registry } from '../../packages/prom-multiproc/src/index.js';
+import { afterWritten } from './afterWritten.js';
 import { exemplarMetrics } from './exemplarMetrics.js';
 
 interface Command {
@@ -34,7 +35,6 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const from = Date.now() / 1000;
   const seconds = run(command);
   const to = Date.now() / 1000;
-  // Queued after the library's writes of this turn, so it runs once they are done.
-  setImmediate(() => process.stdout.write(`${JSON.stringify({ done: command.id, from, to, seconds })}\n`));
+  afterWritten(() => process.stdout.write(`${JSON.stringify({ done: command.id, from, to, seconds })}\n`));
 });
 process.stdout.write(`${JSON.stringify({ ready: process.pid })}\n`);

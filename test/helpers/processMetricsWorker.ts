@@ -5,6 +5,7 @@
 import { startProcessMetrics } from '../../packages/prom-multiproc/src/index.js';
 import { defaultStore } from '../../packages/prom-multiproc/src/storage/defaultStore.js';
 import { exitOf, nextFrom, startTsWorker } from './threadHarness.js';
+import { written } from './afterWritten.js';
 
 const stop = startProcessMetrics({ intervalMs: 50 });
 const garbage: object[][] = [];
@@ -23,7 +24,7 @@ if (process.env.THREAD === '1') {
 await new Promise((resolve) => setTimeout(resolve, 120));
 stop();
 const cpu = process.cpuUsage();
-// Reported in a later turn than the last sample: its values are written when the turn that made them ends.
-await new Promise((resolve) => setImmediate(resolve));
+// Reported once the last sample's values are written.
+await written();
 process.send!({ type: 'sampled', identity: defaultStore().identity, cpuSeconds: (cpu.user + cpu.system) / 1e6, threadIdentity });
 process.once('message', () => process.disconnect());
