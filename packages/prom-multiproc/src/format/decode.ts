@@ -6,7 +6,7 @@ import {
   FileFormatError, expectedEntryCount, readKnownEntries, readUsed, scanKeyedWindow, storedKeyWordCount, viewOf, type EntrySource, type FileView,
   type KeyedEntrySink,
 } from './format.js';
-import { StoredKeyTable, type StoredKey } from './storedKeyTable.js';
+import { StoredKeyTable, type StoredKey, type StoredWords } from './storedKeyTable.js';
 import type { MetricType, ParsedFileName } from './fileNames.js';
 import { parsePythonFloat } from './pythonFloat.js';
 import { parseEntryKey, type ParsedKey } from './pythonJson.js';
@@ -29,7 +29,7 @@ export interface DecodedKey extends ParsedKey {
   labelsWithoutLe?: Labels;
   labelsWithoutLeId?: string;
   /** The key as a file stores it (see storedKeyWords), once it has been read from one. */
-  stored?: Int32Array;
+  stored?: StoredWords;
   /** The file type this key was found valid in, so the next file of that type need not check again. */
   validIn?: MetricType;
   /** Scratch space of the merge in progress (scrape/merge.ts's Merger), which only the merge reads. */
@@ -80,7 +80,7 @@ function addKey(
 ): StoredKey<DecodedKey> {
   const key = decodeKey(view.bytes.toString('utf8', keyStart, keyStart + keyLength), cache);
   const stored = table.add(view.words, (keyStart - 4) >> 2, storedKeyWordCount(keyLength), key, after);
-  key.stored ??= stored.words;
+  key.stored ??= stored;
   return stored;
 }
 

@@ -14,7 +14,7 @@
 // Little-endian (the native order on every supported target). A new file is 64 KiB, sparse;
 // when an entry would pass the end the size doubles, as many times as needed, before the append.
 
-import type { StoredKey, StoredKeyTable } from './storedKeyTable.js';
+import { sameWords, type StoredKey, type StoredKeyTable, type StoredWords } from './storedKeyTable.js';
 
 export const HEADER_SIZE = 8;
 export const INITIAL_FILE_SIZE = 1 << 16;
@@ -247,7 +247,7 @@ export function scanKeyedWindow<T>(view: FileView, base: number, used: number, o
 export function readKnownEntries(
   view: FileView,
   used: number,
-  known: readonly { readonly stored?: Int32Array | undefined }[],
+  known: readonly { readonly stored?: StoredWords | undefined }[],
   values: Float64Array,
   timestamps: Float64Array,
 ): { count: number; offset: number } {
@@ -257,17 +257,9 @@ export function readKnownEntries(
   for (; count < known.length; count++) {
     const stored = known[count]!.stored;
     if (stored === undefined) break;
-    const valueOffset = offset + stored.length * 4;
+    const valueOffset = offset + stored.count * 4;
     if (valueOffset + VALUE_PAIR_SIZE > used) break;
-    const first = offset >> 2;
-    let same = true;
-    for (let i = 0; i < stored.length; i++) {
-      if (words[first + i] !== stored[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (!same) break;
+    if (!sameWords(stored, words, offset >> 2, stored.count)) break;
     values[count] = float64At(view, valueOffset);
     timestamps[count] = float64At(view, valueOffset + 8);
     offset = valueOffset + VALUE_PAIR_SIZE;
@@ -297,7 +289,7 @@ export function readEntries(bytes: Uint8Array): Entry[] {
 export function refreshValues(
   copy: FileView,
   fresh: FileView,
-  known: readonly { readonly stored?: Int32Array | undefined }[],
+  known: readonly { readonly stored?: StoredWords | undefined }[],
   values: Float64Array,
   timestamps: Float64Array,
 ): boolean {
@@ -307,7 +299,7 @@ export function refreshValues(
   for (let i = 0; i < known.length; i++) {
     const stored = known[i]!.stored;
     if (stored === undefined) return false;
-    const valueOffset = offset + stored.length * 4;
+    const valueOffset = offset + stored.count * 4;
     if (valueOffset + VALUE_PAIR_SIZE > end) return false;
     const word = valueOffset >> 2;
     for (let w = word; w < word + VALUE_PAIR_SIZE / 4; w++) copy.words[w] = fresh.words[w]!;

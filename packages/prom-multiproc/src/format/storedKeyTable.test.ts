@@ -35,6 +35,27 @@ describe('StoredKeyTable', () => {
     assert.equal(table.find(words(5000, 5000 * 31), 0, 2), undefined);
   });
 
+  it('keeps its own copy of every key across its chunks of words, a key longer than a chunk too', () => {
+    const table = new StoredKeyTable<number>();
+    const source = new Int32Array(3);
+    // 50,000 keys of 3 words fill more than one chunk; the long key gets a chunk of its own.
+    const long = Int32Array.from({ length: 100_000 }, (_, i) => i * 7);
+    for (let i = 0; i < 50_000; i++) {
+      source.set([i, -i, i * 3]);
+      if (i === 30_000) table.add(long, 0, long.length, -1);
+      table.add(source, 0, 3, i);
+    }
+    source.fill(0); // the table copied the words: changing the source changes nothing
+    for (let i = 0; i < 50_000; i++) {
+      const found = table.find(words(i, -i, i * 3), 0, 3);
+      assert.equal(found?.value, i);
+      assert.deepEqual([...found!.chunk.subarray(found!.start, found!.start + found!.count)], [i, -i | 0, i * 3]);
+    }
+    assert.equal(table.find(long, 0, long.length)?.value, -1);
+    assert.equal(table.find(long, 0, long.length - 1), undefined);
+    assert.equal(table.find(words(-1, 1, -3), 0, 3), undefined);
+  });
+
   it('tries the follower first and falls back to the hash when the guess is wrong', () => {
     let hashes = 0;
     const table = new StoredKeyTable<string>((w, s, c) => (hashes++, hashWords(w, s, c)));

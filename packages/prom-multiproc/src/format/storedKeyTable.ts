@@ -5,6 +5,8 @@
 // them, where a string per entry would cost a UTF-8 decode, a string hash and the garbage.
 // A match compares every word, so two different keys whose hashes collide stay apart. Most
 // files list their keys in the same order, so the key after the last one found is tried before any hash.
+// The words of all keys are copied into a few large chunks, not an array each: a typed array
+// and its buffer cost more than a key's words, and tens of thousands of them fill the heap.
 
 /** A hash of `count` words of `words` from `start` on. */
 export type WordsHash = (words: Int32Array, start: number, count: number) => number;
@@ -25,11 +27,16 @@ export const hashWords: WordsHash = (words, start, count) => {
   return hash ^ (hash >>> 13);
 };
 
+/** A key's words as stored: chunk[start, start + count), a copy that never moves. */
+export interface StoredWords {
+  readonly chunk: Int32Array;
+  readonly start: number;
+  readonly count: number;
+}
+
 /** A key in the table. */
-export interface StoredKey<T> {
+export interface StoredKey<T> extends StoredWords {
   readonly hash: number;
-  /** The words as stored, a copy of their own. */
-  readonly words: Int32Array;
   readonly value: T;
   /** The key that came after this one where it was last read: most files list their keys in one order. */
   follower: StoredKey<T> | undefined;
@@ -38,11 +45,16 @@ export interface StoredKey<T> {
 }
 
 const INITIAL_BITS = 8;
+/** Words per chunk (256 KiB): a wide directory's keys fill a few dozen; a larger key gets a chunk of its own. */
+const CHUNK_WORDS = 64 * 1024;
 
 export class StoredKeyTable<T> {
   private buckets: (StoredKey<T> | undefined)[] = new Array<StoredKey<T> | undefined>(1 << INITIAL_BITS).fill(undefined);
   private mask = (1 << INITIAL_BITS) - 1;
   size = 0;
+  /** Where new keys' words go, and how much of it they fill. */
+  private chunk = new Int32Array(0);
+  private filled = 0;
 
   /** `hash`: tests force collisions with a poor one. */
   constructor(private readonly hash: WordsHash = hashWords) {}
@@ -54,10 +66,10 @@ export class StoredKeyTable<T> {
    */
   find(words: Int32Array, start: number, count: number, after?: StoredKey<T>): StoredKey<T> | undefined {
     const predicted = after?.follower;
-    if (predicted !== undefined && sameWords(predicted.words, words, start, count)) return predicted;
+    if (predicted !== undefined && sameWords(predicted, words, start, count)) return predicted;
     const hash = this.hash(words, start, count);
     for (let key = this.buckets[hash & this.mask]; key !== undefined; key = key.next) {
-      if (key.hash === hash && sameWords(key.words, words, start, count)) {
+      if (key.hash === hash && sameWords(key, words, start, count)) {
         if (after !== undefined) after.follower = key;
         return key;
       }
@@ -65,12 +77,20 @@ export class StoredKeyTable<T> {
     return undefined;
   }
 
-  /** Stores `value` for a copy of the words, which find() did not find. */
+  /** Stores `value` for a copy of the words (in the table's chunks), which find() did not find. */
   add(words: Int32Array, start: number, count: number, value: T, after?: StoredKey<T>): StoredKey<T> {
     if (this.size >= this.buckets.length) this.grow();
     const hash = this.hash(words, start, count);
     const index = hash & this.mask;
-    const key: StoredKey<T> = { hash, words: words.slice(start, start + count), value, follower: undefined, next: this.buckets[index] };
+    if (this.filled + count > this.chunk.length) {
+      this.chunk = new Int32Array(Math.max(CHUNK_WORDS, count));
+      this.filled = 0;
+    }
+    const chunk = this.chunk;
+    const at = this.filled;
+    chunk.set(words.subarray(start, start + count), at);
+    this.filled += count;
+    const key: StoredKey<T> = { chunk, start: at, count, hash, value, follower: undefined, next: this.buckets[index] };
     this.buckets[index] = key;
     this.size++;
     if (after !== undefined) after.follower = key;
@@ -93,10 +113,13 @@ export class StoredKeyTable<T> {
   }
 }
 
-function sameWords(stored: Int32Array, words: Int32Array, start: number, count: number): boolean {
-  if (stored.length !== count) return false;
-  for (let i = 0; i < count; i++) {
-    if (stored[i] !== words[start + i]) return false;
+/** Whether `stored` is words[start, start + count). */
+export function sameWords(stored: StoredWords, words: Int32Array, start: number, count: number): boolean {
+  if (stored.count !== count) return false;
+  const { chunk } = stored;
+  const offset = stored.start - start;
+  for (let i = start; i < start + count; i++) {
+    if (chunk[offset + i] !== words[i]) return false;
   }
   return true;
 }
