@@ -98,6 +98,23 @@ describe('bucket layouts', () => {
   });
 });
 
+describe('merges sharing decoded keys', () => {
+  it('keep their sums apart when they interleave, as two scrapes of one cache may', () => {
+    // Both files' records hold the same decoded keys, whose merge scratch space each merger writes.
+    const one = file('counter_1.db', [['c', 'c_total', { route: '/a' }, 2]]);
+    const two = { ...one, file: parseFileName('counter_2.db')!, values: Float64Array.of(5) };
+    const first = new Merger();
+    const second = new Merger();
+    first.add(one);
+    second.add(one);
+    first.add(two);
+    second.add(one);
+    const total = (merger: Merger) => merger.result()[0]!.samples[0]!.value;
+    assert.equal(total(first), 7);
+    assert.equal(total(second), 4);
+  });
+});
+
 describe('summaries', () => {
   it('sums _count and _sum across files, and has no quantiles', () => {
     const families = mergeFiles([

@@ -49,7 +49,8 @@ type Rule = 'sum' | 'min' | 'max' | 'mostrecent' | 'last' | 'archived';
  * same kind holding that key (most files hold the same keys) merges without a lookup.
  */
 interface MergeTarget {
-  merger: Merger;
+  /** The merge's number (not the Merger: a key kept between scrapes would keep its whole merge alive). */
+  merge: number;
   kind: FileKind;
   cell: Cell;
   rule: Rule;
@@ -172,7 +173,10 @@ function bucketLayoutsOf(keys: readonly DecodedKey[]): Map<string, BucketLayout>
  * Accumulates files one at a time, so memory grows with the number of distinct series, not
  * with the number of files or entries read.
  */
+let mergesStarted = 0;
+
 export class Merger {
+  private readonly number = ++mergesStarted;
   private readonly families = new Map<string, FamilyAccumulator>();
   readonly conflicts: ModeConflict[] = [];
   /** Per histogram family: each layout seen, by its id, with the first file that has it. */
@@ -183,7 +187,7 @@ export class Merger {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const target = key.merging as MergeTarget | undefined;
-      if (target !== undefined && target.merger === this && target.kind === file.kind) {
+      if (target !== undefined && target.merge === this.number && target.kind === file.kind) {
         mergeInto(target.cell, target.rule, values[i]!, timestamps[i]!);
       } else {
         this.addFirst(file, key, values[i]!, timestamps[i]!);
@@ -205,7 +209,7 @@ export class Merger {
     const { cell, rule } = targetOf(family, key, file.id);
     mergeInto(cell, rule, value, timestamp);
     // An all-mode gauge's series is the file's identity: the next file's is another one.
-    if (rule !== 'last' && rule !== 'archived') key.merging = { merger: this, kind: file.kind, cell, rule };
+    if (rule !== 'last' && rule !== 'archived') key.merging = { merge: this.number, kind: file.kind, cell, rule };
   }
 
   /** Once per (family, file): a lookup and a string comparison, never per entry. */
