@@ -294,6 +294,35 @@ describe('a terminating signal writes what is pending, and ends the process as i
     assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(12));
   });
 
+  it('SIGTERM to an application whose own once-listener shuts down gracefully: its shutdown runs to the end', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'graceful-once', { count: 9 });
+    await nextMessage(run, 'flushed');
+    const done = nextMessage(run, 'graceful');
+    run.child.kill('SIGTERM');
+    assert.equal((await done).phase, 'started');
+    assert.equal((await nextMessage(run, 'graceful')).phase, 'done');
+    assert.deepEqual(await ending(run), { code: 0, signal: null });
+    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(9));
+  });
+
+  it('SIGTERM after compaction loaded its lock library (which listens to signals too): the process still ends by it', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'after-compaction', { count: 4 });
+    await nextMessage(run, 'flushed');
+    run.child.kill('SIGTERM');
+    assert.deepEqual(await ending(run), { code: null, signal: 'SIGTERM' });
+  });
+
+  it('a wall clock stepped back does not hold writes back', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'clock-step', { count: 30 });
+    assert.equal((await nextMessage(run, 'flushed')).total, 30);
+    run.child.kill('SIGKILL');
+    await ending(run);
+    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(30));
+  });
+
   it('SIGTERM at a random moment of steady recording: the files hold exactly what was recorded', async () => {
     // A signal is handled between turns, so the child's log is whole and its last total exact.
     for (let trial = 0; trial < 4; trial++) {

@@ -3,13 +3,24 @@
 // scenario says. DURABILITY_IDENTITY, when set, is the process identity (configure()).
 // Usage (forked with an IPC channel): node --import tsx durabilityChild.ts <scenario> [count]
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { Counter, Gauge, Histogram, configure } from '../../packages/prom-multiproc/src/index.js';
+import { Counter, Gauge, Histogram, compactDirectory, configure } from '../../packages/prom-multiproc/src/index.js';
 import { afterWritten } from './afterWritten.js';
 import {
   BUCKETS, PENDING_IN_BLOCKED_TURN, ROUNDS, SCENARIOS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
 } from './durabilityProtocol.js';
 
 const [scenario, countText = '100'] = process.argv.slice(2);
+// Registered before any metric exists, as a service's shutdown code usually is: a once-listener
+// removes itself before later listeners run.
+if (scenario === 'graceful-once') {
+  process.once('SIGTERM', () => {
+    send({ type: 'graceful', phase: 'started' });
+    setTimeout(() => {
+      send({ type: 'graceful', phase: 'done' });
+      process.exit(0);
+    }, 200);
+  });
+}
 const count = Number(countText);
 if (process.env.DURABILITY_IDENTITY !== undefined) configure({ identity: process.env.DURABILITY_IDENTITY });
 
@@ -92,6 +103,36 @@ switch (scenario as Scenario) {
     afterWritten(() => send({ type: 'flushed', total }));
     stayAlive();
     break;
+  case 'graceful-once':
+    record(count);
+    afterWritten(() => send({ type: 'flushed', total }));
+    stayAlive();
+    break;
+  case 'after-compaction':
+    // Compaction loads a lock library that listens to signals itself (signal-exit): both must
+    // still let SIGTERM end the process.
+    record(count);
+    void compactDirectory(process.env.PROM_MULTIPROC_DIR!).then(() => afterWritten(() => send({ type: 'flushed', total })));
+    stayAlive();
+    break;
+  case 'clock-step': {
+    // The wall clock steps a minute back (NTP, a resumed VM): writes must still follow within
+    // the interval, which is kept on a monotonic clock.
+    record(1);
+    afterWritten(() => {
+      const wallClock = Date.now;
+      Date.now = () => wallClock() - 60_000;
+      let left = count - 1;
+      const tick = setInterval(() => {
+        record(1);
+        if (--left > 0) return;
+        clearInterval(tick);
+        afterWritten(() => send({ type: 'flushed', total }));
+      }, 20);
+    });
+    stayAlive();
+    break;
+  }
   case 'steady': {
     // One event per turn, as a server with one request at a time, each logged with its time
     // (synchronously, so the log is complete up to the moment of a SIGKILL).

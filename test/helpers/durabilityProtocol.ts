@@ -6,13 +6,16 @@ export type ChildMessage =
   /** `flushed` events are on disk; `pending` more were recorded in a turn that now never ends. */
   | { type: 'blocking'; flushed: number; pending: number }
   /** The 'handles-sigterm' child got SIGTERM and is still running, its own handler having kept it. */
-  | { type: 'still-running'; total: number };
+  | { type: 'still-running'; total: number }
+  /** The 'graceful-once' child's own SIGTERM handler began (then ended) its shutdown. */
+  | { type: 'graceful'; phase: 'started' | 'done' };
 
 /** The 'steady' child appends `<total> <Date.now()>` to this file after each turn's event. */
 export const STEADY_LOG_VARIABLE = 'DURABILITY_STEADY_LOG';
 
 export const SCENARIOS = [
-  'stay-alive', 'rounds', 'block-turn', 'busy-then-idle', 'handles-sigterm', 'steady', 'drain', 'process-exit', 'throw', 'reject',
+  'stay-alive', 'rounds', 'block-turn', 'busy-then-idle', 'handles-sigterm', 'graceful-once', 'after-compaction', 'clock-step', 'steady',
+  'drain', 'process-exit', 'throw', 'reject',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 

@@ -49,8 +49,8 @@ export class FileStore implements SeriesStore {
   private readonly files = new Map<FileKind, MetricFile>();
   private readonly queuedFiles: MetricFile[] = [];
   private flushScheduled = false;
-  /** Date.now() of the last write, to space writes WRITE_INTERVAL_MS apart. */
-  private lastFlushAt = 0;
+  /** performance.now() of the last write, to space writes WRITE_INTERVAL_MS apart (monotonic: a wall clock stepped back must not hold writes back). */
+  private lastFlushAt = -Infinity;
   private readonly stopSignalWrites: () => void;
   /** Files whose last write failed, so that a later success lets the fault be reported again. */
   private readonly failedFiles = new Set<MetricFile>();
@@ -112,7 +112,7 @@ export class FileStore implements SeriesStore {
       queueMicrotask(this.flushFromTimer);
       return;
     }
-    const wait = this.lastFlushAt + WRITE_INTERVAL_MS - Date.now();
+    const wait = this.lastFlushAt + WRITE_INTERVAL_MS - performance.now();
     if (wait <= 0) setImmediate(this.flushFromTimer);
     // Unref'd: pending writes must not keep a process alive; 'exit' writes them.
     else setTimeout(this.flushFromTimer, wait).unref();
@@ -126,7 +126,7 @@ export class FileStore implements SeriesStore {
     this.flushScheduled = false;
     if (this.queuedFiles.length === 0) return;
     const files = this.queuedFiles.splice(0);
-    const now = Date.now();
+    const now = performance.now();
     this.lastFlushAt = now;
     let failed = false;
     for (const file of files) {

@@ -67,7 +67,7 @@ export class MetricFile implements CellOwner {
   private queued = false;
   /** The inode the path named when it was opened; another one there means the file was replaced. */
   private inode = 0;
-  private checkedAt = Date.now();
+  private checkedAt = performance.now();
 
   constructor(
     readonly path: string,
@@ -246,11 +246,11 @@ export class MetricFile implements CellOwner {
   }
 
   /**
-   * Writes what changed; `now` is the caller's Date.now(), one clock read for all files. A
+   * Writes what changed; `now` is the caller's performance.now(), one clock read for all files. A
    * value that came back to what the file holds (a gauge up and down again) is not written.
    * On an I/O error nothing is forgotten: the next flush tries again.
    */
-  flush(now = Date.now()): void {
+  flush(now = performance.now()): void {
     this.queued = false;
     if (this.fd < 0) return;
     if (now - this.checkedAt >= REPLACED_CHECK_MS) {

@@ -1,9 +1,12 @@
 // A terminating signal that the application does not handle ends a Node process on the spot,
 // without the 'exit' event that writes what is pending. So the main thread listens to the
-// signals a supervisor stops a process with: it writes, then, if the application has no
-// listener of its own, ends the process by the same signal, as it would have ended without
-// us (the same exit status for the parent). With a listener of the application's, what
-// happens next is the application's to decide, as before.
+// signals a supervisor stops a process with, writes, and leaves the outcome to whoever else
+// listens, as if it had not been there:
+// - its listener runs first (prepended), before an application's once-listener removes itself;
+// - it then removes itself, so that a library that ends the process only when it is the last
+//   listener (signal-exit, used by proper-lockfile) still does;
+// - with no other listener it ends the process by the same signal, as Node would have (the
+//   parent sees the same exit status); otherwise it listens again for the next signal.
 import { isMainThread } from 'node:worker_threads';
 
 const TERMINATING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -25,10 +28,15 @@ function install(): void {
   for (const signal of TERMINATING_SIGNALS) {
     const onSignal = (): void => {
       for (const write of writers) write();
-      if (process.listenerCount(signal) > 1) return;
       process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
+      if (process.listenerCount(signal) === 0) {
+        process.kill(process.pid, signal);
+        return;
+      }
+      // Another listener decides. Node calls the listeners of this signal it had when the signal
+      // came, so listening again happens after them.
+      setImmediate(() => process.prependListener(signal, onSignal));
     };
-    process.on(signal, onSignal);
+    process.prependListener(signal, onSignal);
   }
 }
