@@ -114,6 +114,17 @@ async function waitForLogLines(log: string, lines: number): Promise<void> {
   }
 }
 
+/** A 'steady' child (one event per turn, logged), sent `signal` at a random moment of its first `withinMs` after 200 events. */
+async function steadyRunSignalled(signal: NodeJS.Signals, withinMs: number): Promise<{ dir: string; log: string; run: Run }> {
+  const dir = tempDir();
+  const log = path.join(dir, 'steady.log');
+  const run = start(dir, 'steady', { count: 10_000_000, steadyLog: log });
+  await waitForLogLines(log, 200);
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * withinMs));
+  run.child.kill(signal);
+  return { dir, log, run };
+}
+
 /** What the files hold, read the way a scrape reads them. */
 interface Recorded {
   events: number;
@@ -231,12 +242,7 @@ describe(`a recorded value survives SIGKILL at most ${WRITE_INTERVAL_MS} ms afte
     // before, so every event logged WRITE_INTERVAL_MS (+1 ms of clock rounding) before that
     // line must be in the files: a bound in the child's own time, whatever the machine's load.
     for (let trial = 0; trial < 6; trial++) {
-      const dir = tempDir();
-      const log = path.join(dir, 'steady.log');
-      const run = start(dir, 'steady', { count: 10_000_000, steadyLog: log });
-      await waitForLogLines(log, 200);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 300));
-      run.child.kill('SIGKILL');
+      const { dir, log, run } = await steadyRunSignalled('SIGKILL', 300);
       assert.equal((await ending(run)).signal, 'SIGKILL');
       // A line cut short by the kill is dropped.
       const logged = readFileSync(log, 'utf8').split('\n').map((line) => line.split(' ').map(Number) as [number, number])
@@ -326,12 +332,7 @@ describe('a terminating signal writes what is pending, and ends the process as i
   it('SIGTERM at a random moment of steady recording: the files hold exactly what was recorded', async () => {
     // A signal is handled between turns, so the child's log is whole and its last total exact.
     for (let trial = 0; trial < 4; trial++) {
-      const dir = tempDir();
-      const log = path.join(dir, 'steady.log');
-      const run = start(dir, 'steady', { count: 10_000_000, steadyLog: log });
-      await waitForLogLines(log, 200);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 200));
-      run.child.kill('SIGTERM');
+      const { dir, log, run } = await steadyRunSignalled('SIGTERM', 200);
       assert.deepEqual(await ending(run), { code: null, signal: 'SIGTERM' });
       const lastTotal = Number(readFileSync(log, 'utf8').trimEnd().split('\n').at(-1)!.split(' ')[0]);
       assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(lastTotal), `trial ${trial}`);
