@@ -12,6 +12,7 @@ import { Counter, FileStore, collectDirectory, compactDirectory } from '../packa
 import { HEADER_SIZE, INITIAL_FILE_SIZE, entrySize, grownCapacity, writeEntry, writeUsed } from '../packages/prom-multiproc/src/format/format.js';
 import { entryKey } from '../packages/prom-multiproc/src/format/pythonJson.js';
 import { capturedWarnings, scratchDirectories } from './helpers/scratch.js';
+import { writeSparseFile } from './helpers/sparseFile.js';
 
 const SCRAPER = fileURLToPath(new URL('./helpers/largeFileScrape.ts', import.meta.url));
 const MiB = 1024 * 1024;
@@ -64,18 +65,6 @@ function writeLargeCounterFile(file: string, minUsed: number): { bigEntries: num
   }
 }
 
-/** A sparse file of `size` bytes whose header claims `used`: damage that costs no disk. */
-function writeSparseClaim(file: string, size: number, used: number): void {
-  const fd = openSync(file, 'w', 0o644);
-  try {
-    ftruncateSync(fd, size);
-    const header = Buffer.alloc(HEADER_SIZE);
-    header.writeInt32LE(used, 0);
-    writeSync(fd, header, 0, HEADER_SIZE, 0);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Totals per sample name and the number of distinct keys of the given files, read as the
@@ -159,8 +148,8 @@ describe('files over 256 MiB', { timeout: 300_000 }, () => {
 
     // Damage beside it, which must still be skipped without reading what it claims: a sparse
     // GiB whose header claims more than the file holds, and 300 MiB of zeros claiming 300 MiB.
-    writeSparseClaim(path.join(dir, 'counter_claimsmore.db'), 1024 * MiB, 2 ** 31 - 1);
-    writeSparseClaim(path.join(dir, 'counter_zeros.db'), 300 * MiB, 300 * MiB);
+    writeSparseFile(path.join(dir, 'counter_claimsmore.db'), 1024 * MiB, 2 ** 31 - 1);
+    writeSparseFile(path.join(dir, 'counter_zeros.db'), 300 * MiB, 300 * MiB);
 
     const report = scrapeInChild(dir);
     for (const scrape of report.scrapes) {

@@ -3,7 +3,7 @@
 // for the whole bytes, and a damaged file fails with the same message. Small files and small
 // windows here; test/largeFiles.test.ts reads a real 257 MiB file.
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { parseFileName } from './fileNames.js';
 import { FileFormatError, HEADER_SIZE, encodeFile, readUsed } from './format.js';
 import { decodeFile, type FileRecords } from './decode.js';
 import { entryKey } from './pythonJson.js';
+import { writeSparseFile } from '../../../../test/helpers/sparseFile.js';
 import {
   LargeMetricsFile, ReadBuffer, TooLargeToReadWhole, WHOLE_READ_MAX_BYTES, openMetricsFile, readMetricsFile, readOpenMetricsFile,
 } from './readMetricsFile.js';
@@ -105,15 +106,7 @@ describe('readMetricsFile', () => {
   /** A sparse file of `size` bytes whose header says `used`. */
   function sparse(size: number, used: number): string {
     const file = path.join(dir, `counter_sparse${files++}.db`);
-    const fd = openSync(file, 'w');
-    try {
-      ftruncateSync(fd, size);
-      const header = Buffer.alloc(HEADER_SIZE);
-      header.writeInt32LE(used, 0);
-      writeSync(fd, header, 0, HEADER_SIZE, 0);
-    } finally {
-      closeSync(fd);
-    }
+    writeSparseFile(file, size, used);
     return file;
   }
 
