@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectDirectory, type MetricFamily } from '../packages/prom-multiproc/src/index.js';
 import {
-  PENDING_IN_BLOCKED_TURN, ROUNDS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
+  PENDING_IN_BLOCKED_TURN, RECORDED_WHILE_ENDING, ROUNDS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
 } from './helpers/durabilityProtocol.js';
 import { WRITE_INTERVAL_MS } from '../packages/prom-multiproc/src/storage/fileStore.js';
 import { identityOfLockFile } from '../packages/prom-multiproc/src/directory/identityLock.js';
@@ -312,6 +312,15 @@ describe('a terminating signal writes what is pending, and ends the process as i
     assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(9));
   });
 
+  it('SIGTERM to an application whose handler records and raises the signal again at once: what it recorded is written', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'reraise-in-handler', { count: 6 });
+    await nextMessage(run, 'flushed');
+    run.child.kill('SIGTERM');
+    assert.deepEqual(await ending(run), { code: null, signal: 'SIGTERM' });
+    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(6 + RECORDED_WHILE_ENDING));
+  });
+
   it('SIGTERM after compaction loaded its lock library (which listens to signals too): the process still ends by it', async () => {
     const dir = tempDir();
     const run = start(dir, 'after-compaction', { count: 4 });
@@ -357,4 +366,11 @@ describe('values recorded in the last turn are written however the process ends'
       assert.deepEqual(metricsFilesIn(dir), filesOf(run.child.pid!));
     });
   }
+
+  it('when an exit listener registered after the first metric records more', async () => {
+    const dir = tempDir();
+    const run = start(dir, 'late-exit-listener', { count: 321 });
+    assert.deepEqual(await ending(run), { code: 0, signal: null }, run.stderr());
+    assert.deepEqual(await readRecorded(dir, run.child.pid!), expectedAfter(321 + RECORDED_WHILE_ENDING));
+  });
 });

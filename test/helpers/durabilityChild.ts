@@ -6,7 +6,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { Counter, Gauge, Histogram, compactDirectory, configure } from '../../packages/prom-multiproc/src/index.js';
 import { afterWritten } from './afterWritten.js';
 import {
-  BUCKETS, PENDING_IN_BLOCKED_TURN, ROUNDS, SCENARIOS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
+  BUCKETS, PENDING_IN_BLOCKED_TURN, RECORDED_WHILE_ENDING, ROUNDS, SCENARIOS, STEADY_LOG_VARIABLE, type ChildMessage, type Scenario,
 } from './durabilityProtocol.js';
 
 const [scenario, countText = '100'] = process.argv.slice(2);
@@ -19,6 +19,14 @@ if (scenario === 'graceful-once') {
       send({ type: 'graceful', phase: 'done' });
       process.exit(0);
     }, 200);
+  });
+}
+if (scenario === 'reraise-in-handler') {
+  // What signal-exit and many shutdown hooks do: record, then end the process by the same signal
+  // in the same synchronous run, with no listener left to catch it.
+  process.once('SIGTERM', () => {
+    record(RECORDED_WHILE_ENDING);
+    process.kill(process.pid, 'SIGTERM');
   });
 }
 const count = Number(countText);
@@ -107,6 +115,16 @@ switch (scenario as Scenario) {
     record(count);
     afterWritten(() => send({ type: 'flushed', total }));
     stayAlive();
+    break;
+  case 'reraise-in-handler':
+    record(count);
+    afterWritten(() => send({ type: 'flushed', total }));
+    stayAlive();
+    break;
+  case 'late-exit-listener':
+    // Registered after the first metric, so it runs after the library's own 'exit' listener.
+    record(count);
+    process.on('exit', () => record(RECORDED_WHILE_ENDING));
     break;
   case 'after-compaction':
     // Compaction loads a lock library that listens to signals itself (signal-exit): both must

@@ -15,7 +15,7 @@ export const STEADY_LOG_VARIABLE = 'DURABILITY_STEADY_LOG';
 
 export const SCENARIOS = [
   'stay-alive', 'rounds', 'block-turn', 'busy-then-idle', 'handles-sigterm', 'graceful-once', 'after-compaction', 'clock-step', 'steady',
-  'drain', 'process-exit', 'throw', 'reject',
+  'reraise-in-handler', 'drain', 'process-exit', 'throw', 'reject', 'late-exit-listener',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -25,3 +25,6 @@ export const ROUNDS = 20;
 export const PENDING_IN_BLOCKED_TURN = 7;
 /** Observations alternate between 0.5 (exactly on the first bound) and 0.75 (in the second bucket). */
 export const BUCKETS = [0.5, 1];
+
+/** Events the 'reraise-in-handler' and 'late-exit-listener' children record while they end. */
+export const RECORDED_WHILE_ENDING = 5;

@@ -11,7 +11,7 @@ import type { RawEntry } from '../format/decode.js';
 import { forgetReport, reportOnce } from '../common/report.js';
 import { Cell, type CellOwner } from './cell.js';
 import { MetricFile } from './metricFile.js';
-import { writeBeforeSignalEnds } from './signalWrites.js';
+import { isProcessEnding, markProcessExiting, writeBeforeSignalEnds } from './signalWrites.js';
 import { wallClockSeconds, type SeriesStore, type StoreOptions } from './store.js';
 
 // After a failed write, try again this often (a full disk may be freed, a directory recreated).
@@ -105,7 +105,19 @@ export class FileStore implements SeriesStore {
   }
 
   private onQueued(file: MetricFile): void {
+    if (this.closed) {
+      reportOnce(`closed\u0000${file.path}`, new Error(
+        `prom-multiproc: a value was recorded after the metrics store for ${this.dir} was closed; it is counted in memory only and not written to ${file.path}. ` +
+          'Record values before closing the store (or do not close it: the process exit writes everything).',
+      ));
+      return;
+    }
     this.queuedFiles.push(file);
+    if (isProcessEnding()) {
+      // Whatever runs now may end the process before any timer fires.
+      this.flush();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     if (!isMainThread) {
@@ -233,6 +245,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
+    markProcessExiting();
     for (const store of openStores) {
       store.flush();
       identityLocks.get(store)?.release();

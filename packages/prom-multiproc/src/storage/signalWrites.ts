@@ -7,12 +7,30 @@
 //   listener (signal-exit, used by proper-lockfile) still does;
 // - with no other listener it ends the process by the same signal, as Node would have (the
 //   parent sees the same exit status); otherwise it listens again for the next signal.
+// The listeners after it may record and end the process in the same synchronous run (signal-exit
+// runs its callbacks, then raises the signal again with nobody left to catch it), so until that
+// run is over every change is written as it is made (see isProcessEnding).
 import { isMainThread } from 'node:worker_threads';
 
 const TERMINATING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 const writers = new Set<() => void>();
 let installed = false;
+let endingForGood = false;
+let endingThisTurn = false;
+
+/**
+ * True once the process may end before another write is scheduled: in its 'exit' event, and
+ * while the other listeners of a terminating signal run. Stores then write each change at once.
+ */
+export function isProcessEnding(): boolean {
+  return endingForGood || endingThisTurn;
+}
+
+/** From the 'exit' event on, nothing runs after this turn: every later change is written at once. */
+export function markProcessExiting(): void {
+  endingForGood = true;
+}
 
 /** Runs `write` when a terminating signal arrives in the main thread. Returns the undo. */
 export function writeBeforeSignalEnds(write: () => void): () => void {
@@ -35,7 +53,11 @@ function install(): void {
       }
       // Another listener decides. Node calls the listeners of this signal it had when the signal
       // came, so listening again happens after them.
-      setImmediate(() => process.prependListener(signal, onSignal));
+      endingThisTurn = true;
+      setImmediate(() => {
+        endingThisTurn = false;
+        process.prependListener(signal, onSignal);
+      });
     };
     process.prependListener(signal, onSignal);
   }
