@@ -14,7 +14,7 @@ import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as Zlib from 'node:zlib';
 import { urlToHttpOptions } from 'node:url';
-import { promisify } from 'node:util';
+import type * as Util from 'node:util';
 import { globalRegister } from '../scrape/promRegistry.js';
 import { builtin } from '../common/builtins.js';
 
@@ -100,7 +100,8 @@ export class Pushgateway<T extends string = string> {
       options.headers = withoutContentEncoding(options.headers);
     } else {
       const text = await this.registry.metrics();
-      body = wantsGzip(options.headers) ? await (gzipAsync ??= promisify(builtin<typeof Zlib>('node:zlib').gzip))(text) : Buffer.from(text, 'utf8');
+      gzipAsync ??= builtin<typeof Util>('node:util').promisify(builtin<typeof Zlib>('node:zlib').gzip);
+      body = wantsGzip(options.headers) ? await gzipAsync(text) : Buffer.from(text, 'utf8');
     }
     const transport = target.protocol === 'https:' ? builtin<typeof https>('node:https') : builtin<typeof http>('node:http');
     return new Promise<PushResult>((resolve, reject) => {
