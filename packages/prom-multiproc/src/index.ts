@@ -44,7 +44,8 @@ export { routeMatcher } from './integrations/http/routes.js';
 export { setupClusterMetrics, type ClusterMetricsOptions } from './integrations/cluster.js';
 export type { ExporterOptions, RunningExporter } from './exporter/exporter.js';
 export { watchPm2Exits, markExitedProcessesDead, type Pm2Api, type Pm2ExitWatch, type Pm2ExitWatchOptions, type Pm2ProcessEvent } from './integrations/pm2.js';
-export { compactDirectory, pidIsGone, type CompactOptions, type CompactionResult, type CompactionStep } from './lifecycle/compaction/compact.js';
+export { pidIsGone } from './lifecycle/compaction/pidIsGone.js';
+export type { CompactOptions, CompactionResult, CompactionStep } from './lifecycle/compaction/compact.js';
 export type { MarkDeadOptions } from './lifecycle/processes.js';
 
 /**
@@ -54,6 +55,15 @@ export type { MarkDeadOptions } from './lifecycle/processes.js';
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const exporter = await import('./exporter/exporter.js');
   return exporter.startExporter(options);
+}
+
+/**
+ * Folds the files of dead processes into the directory's archive (see
+ * lifecycle/compaction/compact.ts). Its module is loaded on the first call, as the exporter's.
+ */
+export async function compactDirectory(dir: string, options?: CompactOptions): Promise<CompactionResult> {
+  const compaction = await import('./lifecycle/compaction/compact.js');
+  return compaction.compactDirectory(dir, options);
 }
 
 // The module as prom-client's CommonJS consumers see it through `default` (TypeScript's and
@@ -71,6 +81,7 @@ import { Registry, register, type ContentType } from './scrape/promRegistry.js';
 import { Pushgateway } from './integrations/pushgateway.js';
 import { validateMetricName } from './metrics/validateMetricName.js';
 import type { ExporterOptions, RunningExporter } from './exporter/exporter.js';
+import type { CompactOptions, CompactionResult } from './lifecycle/compaction/compact.js';
 
 /** The global registry's content type when this module was loaded (prom-client's `contentType`; the default export's follows it). */
 export const contentType: ContentType = register.contentType;

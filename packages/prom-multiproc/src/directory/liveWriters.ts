@@ -6,7 +6,8 @@
 // process's. Where the mappings cannot be read, a process that started before the file was
 // created is taken for its writer; one that started after it has a reused pid.
 // Writers in other pid namespaces (containers sharing the directory) cannot be seen from here.
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
+import { builtin } from '../common/builtins.js';
 import * as fs from 'node:fs';
 import { MANIFEST_NAME } from './manifest.js';
 import { parseFileName, parseTemporaryName } from '../format/fileNames.js';
@@ -133,7 +134,7 @@ let ticksPerSecond: number | undefined;
 /** `getconf CLK_TCK`, asked once; 100, what Linux uses almost everywhere, when it cannot be asked. */
 function clockTicksPerSecond(): number {
   if (ticksPerSecond === undefined) {
-    const answer = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
+    const answer = Number(builtin<typeof ChildProcess>('node:child_process').spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
     ticksPerSecond = Number.isInteger(answer) && answer > 0 ? answer : 100;
   }
   return ticksPerSecond;

@@ -1,8 +1,9 @@
-import nodeCluster, { type Cluster, type Worker } from 'node:cluster';
+import type { Cluster, Worker } from 'node:cluster';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from '../common/errors.js';
 import { cleanDirectory, markProcessDead } from '../lifecycle/processes.js';
 import { reportOnce } from '../common/report.js';
+import { builtin } from '../common/builtins.js';
 import { directoryFromEnvironment } from '../storage/defaultStore.js';
 
 export interface ClusterMetricsOptions {
@@ -39,7 +40,7 @@ export interface ClusterMetricsOptions {
  * Returns a function that removes the hook.
  */
 export function setupClusterMetrics(options: ClusterMetricsOptions = {}): () => void {
-  const cluster = options.cluster ?? nodeCluster;
+  const cluster = options.cluster ?? builtin<Cluster>('node:cluster');
   const dir = options.dir ?? directoryFromEnvironment();
   if (dir === undefined) {
     throw new MultiprocessDirectoryError('setupClusterMetrics needs a directory: pass { dir } or set PROM_MULTIPROC_DIR', '');

@@ -6,7 +6,7 @@
 // and marks those dead. The same sweep runs when the hook starts and on a timer, so an exit
 // missed while the hook or PM2's bus was down is caught up.
 import * as fs from 'node:fs';
-import { pidIsGone } from '../lifecycle/compaction/compact.js';
+import { pidIsGone } from '../lifecycle/compaction/pidIsGone.js';
 import { MultiprocessDirectoryError } from '../common/errors.js';
 import { isLiveMode, parseFileName } from '../format/fileNames.js';
 import { markProcessDead } from '../lifecycle/processes.js';

@@ -21,8 +21,8 @@
 // event loop, GC, handles), under its thread identity.
 
 import { readFileSync, readdirSync } from 'node:fs';
-import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import type * as PerfHooks from 'node:perf_hooks';
+import type * as V8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { MetricConfigurationError } from '../common/errors.js';
 import type { GaugeMode } from '../format/fileNames.js';
@@ -31,6 +31,7 @@ import { Gauge } from '../metrics/gauge.js';
 import { Histogram } from '../metrics/histogram.js';
 import { registerIfAbsent, type Registry } from '../scrape/promRegistry.js';
 import { reportOnce } from '../common/report.js';
+import { builtin } from '../common/builtins.js';
 import { defaultStore } from '../storage/defaultStore.js';
 import type { SeriesStore } from '../storage/store.js';
 
@@ -51,12 +52,18 @@ export interface ProcessMetricsOptions {
 
 const DEFAULT_INTERVAL_MS = 5000;
 const DEFAULT_GC_BUCKETS: readonly number[] = [0.001, 0.01, 0.1, 1, 2, 5];
-const GC_KINDS = new Map<number, string>([
-  [perfConstants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
-  [perfConstants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
-  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
-  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb'],
-]);
+// perf_hooks is loaded when the samplers start, not by every import of the package.
+const perfHooks = (): typeof PerfHooks => builtin<typeof PerfHooks>('node:perf_hooks');
+
+function gcKinds(): Map<number, string> {
+  const { constants } = perfHooks();
+  return new Map<number, string>([
+    [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
+    [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
+    [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb'],
+  ]);
+}
 
 interface Sampler {
   sample(): void;
@@ -192,6 +199,7 @@ function runtimeSampler(make: Factory): Sampler {
   const seenTypes = new Set<string>();
   return {
     sample() {
+      const { getHeapSpaceStatistics, getHeapStatistics } = builtin<typeof V8>('node:v8');
       const stats = getHeapStatistics();
       heapTotal.set(stats.total_heap_size);
       heapUsed.set(stats.used_heap_size);
@@ -226,7 +234,7 @@ function eventLoopSampler(make: Factory, resolutionMs: number): Sampler {
     ['min', 'Minimum'], ['max', 'Maximum'], ['mean', 'Mean'], ['stddev', 'Standard deviation of the'],
     ['p50', 'Median'], ['p90', '90th percentile of the'], ['p99', '99th percentile of the'],
   ].map(([key, what]) => [key!, make.gauge(`nodejs_eventloop_lag_${key}_seconds`, `${what} event-loop delay since the last sample, per live worker, in seconds.`, 'liveall')] as const);
-  const monitor = monitorEventLoopDelay({ resolution: resolutionMs });
+  const monitor = perfHooks().monitorEventLoopDelay({ resolution: resolutionMs });
   monitor.enable();
   return {
     sample() {
@@ -248,10 +256,11 @@ function eventLoopSampler(make: Factory, resolutionMs: number): Sampler {
 }
 
 function gcSampler(histogram: Histogram): Sampler {
-  const observer = new PerformanceObserver((list) => {
+  const kinds = gcKinds();
+  const observer = new (perfHooks().PerformanceObserver)((list) => {
     for (const entry of list.getEntries()) {
       const detail = (entry as { detail?: { kind?: number } }).detail;
-      const kind = GC_KINDS.get(detail?.kind ?? -1) ?? 'unknown';
+      const kind = kinds.get(detail?.kind ?? -1) ?? 'unknown';
       histogram.observe({ kind }, entry.duration / 1000);
     }
   });

@@ -10,14 +10,16 @@
 //   the header from a copy of the options, not from the caller's own headers object;
 // - an error of the response stream rejects the promise instead of going unhandled.
 
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import type * as Zlib from 'node:zlib';
 import { urlToHttpOptions } from 'node:url';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import type * as Util from 'node:util';
 import { globalRegister } from '../scrape/promRegistry.js';
+import { builtin } from '../common/builtins.js';
 
-const gzipAsync = promisify(gzip);
+// http, https and zlib are loaded by the first push, not by every import of the package.
+let gzipAsync: ((text: string) => Promise<Buffer>) | undefined;
 
 /** What a Pushgateway pushes: the registry's text exposition. */
 export interface PushableRegistry<T extends string = string> {
@@ -98,9 +100,10 @@ export class Pushgateway<T extends string = string> {
       options.headers = withoutContentEncoding(options.headers);
     } else {
       const text = await this.registry.metrics();
+      gzipAsync ??= builtin<typeof Util>('node:util').promisify(builtin<typeof Zlib>('node:zlib').gzip);
       body = wantsGzip(options.headers) ? await gzipAsync(text) : Buffer.from(text, 'utf8');
     }
-    const transport = target.protocol === 'https:' ? https : http;
+    const transport = target.protocol === 'https:' ? builtin<typeof https>('node:https') : builtin<typeof http>('node:http');
     return new Promise<PushResult>((resolve, reject) => {
       const req = transport.request(options, (resp) => {
         let text = '';

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiprocessDirectoryError } from '../common/errors.js';
-import { compactDirectory, type CompactionResult } from './compaction/compact.js';
-import { isGenerationClaim } from './compaction/commit.js';
+import type { CompactionResult } from './compaction/compact.js';
+import { isGenerationClaim } from './compaction/generationClaim.js';
 import { MANIFEST_NAME } from '../directory/manifest.js';
 import { GAUGE_MODES, fileNameOf, isLiveMode, parseFileName, writerIdentityProblem } from '../format/fileNames.js';
 import { releaseLockOfEnded, sweepDeadLocks } from '../directory/identityLock.js';
@@ -45,7 +45,10 @@ export function markProcessDead(
   const removed = removeLiveGauges(id, options.dir);
   if (options.compact !== true) return removed;
   const directory = requireDirectory(options.dir, 'markProcessDead');
-  return compactDirectory(directory, { dead: [String(id)], detectDeadPids: false }).then((compaction) => ({ removed, compaction }));
+  // The compaction code is loaded by the first compaction, not by every import of the package.
+  return import('./compaction/compact.js')
+    .then(({ compactDirectory }) => compactDirectory(directory, { dead: [String(id)], detectDeadPids: false }))
+    .then((compaction) => ({ removed, compaction }));
 }
 
 function removeLiveGauges(id: string | number, dir: string | undefined): string[] {

@@ -207,31 +207,36 @@ export abstract class Metric<Child, T extends string = string> {
   };
 
   /**
-   * Each series this object made and its labels, at the same index, in the order it made them
-   * (prom-client's order). Two arrays cost a third of a Map's entries, and only remove() has
-   * to find a child in them. The labels are kept only where ownValues() reads them: a store
-   * without a directory (with one, the values are merged from the files, labels included).
+   * Each series this object made and its label values, at the same index, in the order it
+   * made them (prom-client's order). Two arrays cost a third of a Map's entries, and only
+   * remove() has to find a child in them. The values are kept only where ownValues() reads
+   * them: a store without a directory (with one, the values are merged from the files, labels
+   * included); they are the array the store keeps to make the series' keys, so they cost one
+   * slot here, and the label objects are made when the values are read.
    */
   private readonly seriesChildren: Child[] = [];
-  private readonly seriesLabels: Record<string, string>[] = [];
+  private readonly seriesTexts: (readonly LabelText[])[] = [];
 
   /** This process's values of this metric's own series, shaped as prom-client's get() shapes them. */
   protected abstract ownValues(): MetricValue[];
 
   /** Each series this object made, and its labels at the same index, in the order it made them. */
   protected ownSeries(): { readonly children: readonly Child[]; readonly labels: readonly Record<string, string>[] } {
-    return { children: this.seriesChildren, labels: this.seriesLabels };
+    const names = this.labelNames;
+    const labels = this.seriesTexts.map((texts) => {
+      // The label objects' names with a value, in labelNames order.
+      const record: Record<string, string> = {};
+      for (let i = 0; i < names.length; i++) if (texts[i] !== undefined) record[names[i]!] = texts[i]!;
+      return record;
+    });
+    return { children: this.seriesChildren, labels };
   }
 
-  /** Makes a child and remembers its labels (the label objects' names with a value, in labelNames order). */
+  /** Makes a child and remembers its label values. */
   private makeChild(texts: readonly LabelText[]): Child {
     const child = this.createChild(texts);
     this.seriesChildren.push(child);
-    if (this.store.dir !== undefined) return child;
-    const labels: Record<string, string> = {};
-    const names = this.labelNames;
-    for (let i = 0; i < names.length; i++) if (texts[i] !== undefined) labels[names[i]!] = texts[i]!;
-    this.seriesLabels.push(labels);
+    if (this.store.dir === undefined) this.seriesTexts.push(texts);
     return child;
   }
 
@@ -367,7 +372,7 @@ export abstract class Metric<Child, T extends string = string> {
     for (const child of this.seriesChildren) this.childRemoved(child);
     this.children.clear();
     this.seriesChildren.length = 0;
-    this.seriesLabels.length = 0;
+    this.seriesTexts.length = 0;
     this.unlabelled = this.labelNames.length === 0 ? this.makeChild([]) : undefined;
   }
 
@@ -397,7 +402,7 @@ export abstract class Metric<Child, T extends string = string> {
       this.childRemoved(child as Child);
       const index = this.seriesChildren.indexOf(child as Child);
       this.seriesChildren.splice(index, 1);
-      this.seriesLabels.splice(index, 1);
+      this.seriesTexts.splice(index, 1);
     }
     level?.delete(last);
   }

@@ -1,4 +1,5 @@
-import { inspect } from 'node:util';
+import type * as Util from 'node:util';
+import { builtin } from '../common/builtins.js';
 import { MetricConfigurationError } from '../common/errors.js';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -85,6 +86,6 @@ export function checkBuckets(metricName: string, buckets: unknown): number[] {
  * the metric's name; a string is shown quoted, so "5" does not read as the number 5.
  */
 export function invalidNumber(metricName: string, what: 'Value' | 'Delta', value: unknown, rule: string): MetricConfigurationError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : inspect(value, { depth: 1, breakLength: Infinity });
+  const shown = typeof value === 'string' ? JSON.stringify(value) : builtin<typeof Util>('node:util').inspect(value, { depth: 1, breakLength: Infinity });
   return new MetricConfigurationError(`${metricName}: ${what} is not a valid number: ${shown}${rule === '' ? '' : `; ${rule}`}`);
 }

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseTemporaryName, temporaryNameOf } from '../format/fileNames.js';
 import {
   FileFormatError, HEADER_SIZE, INITIAL_FILE_SIZE, encodeFile, entrySize, grownCapacity, readEntries, readUsed, scanEntries, storedKeyWordCount,
-  writeEntry, writeUsed, writeValue,
+  writeUsed, writeValue,
 } from '../format/format.js';
 import { hashWords } from '../format/storedKeyTable.js';
 import { forgetReport, reportOnce } from '../common/report.js';
@@ -208,7 +208,9 @@ export class MetricFile implements CellOwner {
     // header moves), so the buffer stays small; a failure waits for the flush, which reports it.
     if (pendingEnd >= PENDING_WRITE_AT) {
       try {
-        this.writePending();
+        // The buffer is kept for the entries that follow: a new one per 64 KB of entries
+        // would leave a trail of garbage outside the heap.
+        this.writePending(false);
       } catch {
         // kept in the buffer
       }
@@ -280,7 +282,7 @@ export class MetricFile implements CellOwner {
         cell.dirty = false;
       }
       dirty.length = 0;
-      this.writePending();
+      this.writePending(true);
       if (this.used !== this.usedOnDisk) {
         writeUsed(usedBytes, this.used);
         writeAt(this.fd, usedBytes, 0, 4, 0);
@@ -293,16 +295,20 @@ export class MetricFile implements CellOwner {
     }
   }
 
-  /** Writes the pending entries (past `used` on disk: no reader looks there before the header moves). */
-  private writePending(): void {
+  /**
+   * Writes the pending entries (past `used` on disk: no reader looks there before the header
+   * moves). `release` lets go of the buffer (a flush: a quiet file holds none).
+   */
+  private writePending(release: boolean): void {
     if (this.capacity > this.sizeOnDisk) {
       fs.ftruncateSync(this.fd, this.capacity);
       this.sizeOnDisk = this.capacity;
     }
-    if (this.used === this.pendingFrom) return;
-    writeAt(this.fd, this.pendingBytes!, 0, this.used - this.pendingFrom, this.pendingFrom);
-    this.pendingFrom = this.used;
-    this.pendingBytes = undefined;
+    if (this.used !== this.pendingFrom) {
+      writeAt(this.fd, this.pendingBytes!, 0, this.used - this.pendingFrom, this.pendingFrom);
+      this.pendingFrom = this.used;
+    }
+    if (release) this.pendingBytes = undefined;
   }
 
   /** True while something waits to be written (a failed write included). */
@@ -431,16 +437,26 @@ let keyWords: Int32Array = new Int32Array(keyBytes.buffer, 0, keyBytes.length >>
 /**
  * Puts a new entry of `key` (value and timestamp 0) at the start of keyBytes; returns the
  * length of its stored key (length word, UTF-8 bytes and padding), where the value starts.
+ * Encoded in place, as writeEntry lays it out: a Buffer per new series would be garbage
+ * (pooled slabs outside the heap) that a process creating thousands of series keeps paying for.
  */
 function encodeStoredKey(key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
-  const size = entrySize(bytes.length);
-  if (size > keyBytes.length) {
-    keyBytes = Buffer.allocUnsafeSlow(Math.max(size, keyBytes.length * 2));
+  // Room for any key of this many UTF-16 units (3 UTF-8 bytes each at most).
+  const room = entrySize(key.length * 3);
+  if (room > keyBytes.length) {
+    keyBytes = Buffer.allocUnsafeSlow(Math.max(room, keyBytes.length * 2));
     keyWords = new Int32Array(keyBytes.buffer, 0, keyBytes.length >> 2);
   }
-  return writeEntry(keyBytes, 0, bytes, 0, 0);
+  const length = keyBytes.write(key, 4, 'utf8');
+  keyBytes.writeInt32LE(length, 0);
+  const valueOffset = entrySize(length) - 16;
+  keyBytes.fill(PAD_BYTE, 4 + length, valueOffset);
+  keyBytes.fill(0, valueOffset, valueOffset + 16);
+  return valueOffset;
 }
+
+// Python pads a stored key with spaces to the 8-byte alignment of its value.
+const PAD_BYTE = 0x20;
 
 let scratchBytes = Buffer.allocUnsafeSlow(1024);
 

@@ -1,6 +1,8 @@
 import { tracingChannel } from 'node:diagnostics_channel';
-import { ServerResponse, type IncomingMessage } from 'node:http';
+import type * as Http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reportOnce } from '../../common/report.js';
+import { builtin } from '../../common/builtins.js';
 import { ABORTED_STATUS, HttpMetrics, type HttpMetricsOptions } from './httpMetrics.js';
 
 // How the route label is found. Express 5's router (the `router` package, 2.3 and later)
@@ -215,13 +217,15 @@ function answer(req: Tracked): void {
 
 // The writeHead almost every response inherits (node:http's). Such a response is given one
 // function shared by all of them, rather than a closure of its own: a different function on
-// each response would make every place that calls writeHead slower.
-const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+// each response would make every place that calls writeHead slower. Taken when the first
+// middleware is made: node:http is not loaded by every import of the package.
+type WriteHead = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+let nodeWriteHead: WriteHead | undefined;
 
 function writeHeadAfterAnswer(this: ServerResponse<Tracked>): ServerResponse {
   answer(this.req);
   // `arguments` passes them on as they came, with no array made.
-  return nodeWriteHead.apply(this, arguments as unknown as unknown[]);
+  return nodeWriteHead!.apply(this, arguments as unknown as unknown[]);
 }
 
 /** Calls answer() just before the response's headers are written (as on-headers does). */
@@ -266,6 +270,7 @@ function track<Req extends IncomingMessage>(req: Tracked, res: ServerResponse, u
 export function expressMetrics<Req extends IncomingMessage = IncomingMessage>(options: ExpressOptions<Req> = {}) {
   const metrics = options.metrics ?? new HttpMetrics<Req>(options);
   followRouterLayers();
+  nodeWriteHead ??= builtin<typeof Http>('node:http').ServerResponse.prototype.writeHead as WriteHead;
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const request = req as Tracked;
     const url = request.originalUrl ?? req.url;

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Counter, type CounterChild } from '../../metrics/counter.js';
 import { Gauge, type GaugeChild } from '../../metrics/gauge.js';
 import { Histogram, type HistogramChild } from '../../metrics/histogram.js';

@@ -18,12 +18,12 @@ import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync, wri
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { fileNameOf, type FileKind } from '../../format/fileNames.js';
+import { CLAIM_PREFIX } from './generationClaim.js';
 import { encodeFile } from '../../format/format.js';
 import type { RawEntry } from '../../format/decode.js';
 import { DIRECTORY_LOCK_STALE_MS, type LockOwnership } from '../../directory/directoryLock.js';
 import { archiveIdentity, readManifest, writeManifestSync, type Manifest } from '../../directory/manifest.js';
 
-const CLAIM_PREFIX = '.prom-multiproc-generation-';
 const ASIDE_PREFIX = '.archive-';
 // As the workers' files: the owner writes, the group (a scraper of the service's group) reads.
 const FILE_MODE = 0o640;
@@ -85,10 +85,7 @@ export function commitArchive(dir: string, base: Manifest, archive: ArchiveAside
   return next;
 }
 
-/** Whether `name` is a compaction's claim of an archive generation (`clean` removes them with the archives). */
-export function isGenerationClaim(name: string): boolean {
-  return name.startsWith(CLAIM_PREFIX) && /^\d+$/.test(name.slice(CLAIM_PREFIX.length));
-}
+export { isGenerationClaim } from './generationClaim.js';
 
 /**
  * After a commit, before each step that acts on it (deleting the folded files, settling the

@@ -30,6 +30,7 @@ import {
 import { decodeFile, type FileRecords, type KeyCache } from '../../format/decode.js';
 import { whyUnlockedWriterRuns } from '../../directory/liveWriters.js';
 import { processExists } from '../../directory/procfs.js';
+import { pidIsGone, pidOf } from './pidIsGone.js';
 import { readMetricsFile } from '../../format/readMetricsFile.js';
 import { reportOnce } from '../../common/report.js';
 import { CompactionLostError, checkStillCurrent, commitArchive, removeStaleCommitFiles, writeArchiveAside } from './commit.js';
@@ -73,18 +74,7 @@ const YIELD_EVERY_MS = 20;
 const MAX_BATCH_IDENTITIES = 128;
 const WATCH_POLL_MS = 250;
 
-/** Whether the process behind an identity is gone, as far as this host can tell. */
-export function pidIsGone(id: string): boolean {
-  const pid = pidOf(id);
-  if (pid === undefined) return false; // not a pid: only the process manager can tell
-  if (pid === process.pid) return false;
-  return !processExists(pid);
-}
-
-function pidOf(id: string): number | undefined {
-  const match = /^(\d+)(?:-t\d+)?$/.exec(id);
-  return match === null ? undefined : Number(match[1]);
-}
+export { pidIsGone };
 
 type Listed = { name: string; file: ParsedFileName };
 
