@@ -56,6 +56,7 @@ interface Routing {
   pendingPrefix: string;
   /** The layer that started last, in its dispatch: it answers if the router did not move on. */
   currentDispatch: unknown;
+  currentContext: LayerContext | undefined;
   currentLabel: Label | undefined;
   /** Where the error being handled came from, until a layer other than an error handler runs. */
   failedIn: Label | undefined;
@@ -63,10 +64,14 @@ interface Routing {
   traced: boolean;
   /** The label when the response's headers were written. */
   answered: Label | undefined;
+  /** The first expressMetrics on the request: what its shared 'close' listener records. */
+  metrics: HttpMetrics<IncomingMessage> | undefined;
+  start: number;
+  url: string | undefined;
+  ended: boolean;
 }
 
 const routing = Symbol('prom-multiproc.expressRouting');
-const layerLabel = Symbol('prom-multiproc.layerLabel');
 type Tracked = ExpressRequest & { [routing]?: Routing };
 
 export interface ExpressOptions<Req extends IncomingMessage = IncomingMessage> extends HttpMetricsOptions<Req> {
@@ -134,6 +139,39 @@ function prefixOf(state: Routing, dispatch: unknown): string {
   return prefix;
 }
 
+/**
+ * What a layer published last time, kept on the side so that the next request through the same
+ * layer under the same prefix and pattern (nearly every one) skips the joining, the route-stack
+ * search, the catch-all test and the label lookups.
+ */
+interface LayerMemo {
+  prefix: string;
+  ownPattern: unknown;
+  label: Label;
+  /** The prefix a dispatch this layer starts is mounted at. */
+  nextPrefix: string;
+}
+
+const layerMemos = new WeakMap<object, LayerMemo>();
+
+function layerMemo(req: ExpressRequest, context: LayerContext, prefix: string): LayerMemo {
+  const layer = context.layer;
+  // Param callbacks share their layer with its handler's publication: never remembered.
+  const memo = layer !== undefined && context.param === undefined ? layerMemos.get(layer) : undefined;
+  if (memo !== undefined && memo.prefix === prefix && memo.ownPattern === context.route) return memo;
+  const pattern = joinPattern(prefix, context.route);
+  const routeHandler = isRouteLayer(req, context);
+  const fresh: LayerMemo = {
+    prefix,
+    ownPattern: context.route,
+    label: routeHandler ? routeLabel(pattern, context.route) : middlewareLabel(pattern),
+    // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
+    nextPrefix: routeHandler ? prefix : pattern,
+  };
+  if (layer !== undefined && context.param === undefined) layerMemos.set(layer, fresh);
+  return fresh;
+}
+
 function onLayerStart(message: unknown): void {
   const context = message as LayerContext;
   const req = context.req as Tracked | undefined;
@@ -146,22 +184,20 @@ function onLayerStart(message: unknown): void {
     return;
   }
   const dispatch = req.next;
-  const prefix = prefixOf(state, dispatch);
-  const pattern = joinPattern(prefix, context.route);
-  const routeHandler = isRouteLayer(req, context);
-  const label = routeHandler ? routeLabel(pattern, context.route) : middlewareLabel(pattern);
+  const memo = layerMemo(req, context, prefixOf(state, dispatch));
   state.currentDispatch = dispatch;
-  state.currentLabel = label;
-  // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
-  state.pendingPrefix = routeHandler ? prefix : pattern;
+  state.currentContext = context;
+  state.currentLabel = memo.label;
+  state.pendingPrefix = memo.nextPrefix;
   state.failedIn = undefined;
-  (context as Record<symbol, unknown>)[layerLabel] = label;
 }
 
 function onLayerError(message: unknown): void {
-  const context = message as LayerContext & { [layerLabel]?: Label };
+  const context = message as LayerContext;
   const state = (context.req as Tracked | undefined)?.[routing];
-  if (state !== undefined && state.failedIn === undefined) state.failedIn = context[layerLabel];
+  if (state === undefined || state.failedIn !== undefined) return;
+  // Nearly always the layer that started last; else (a layer failing after it called next()) its memo.
+  state.failedIn = context === state.currentContext ? state.currentLabel : (context.layer === undefined ? undefined : layerMemos.get(context.layer)?.label);
 }
 
 // Kept referenced: a channel nobody holds could be collected with its subscribers (older Node).
@@ -203,7 +239,8 @@ function legacyLabel(req: ExpressRequest): Label {
 function newRouting(): Routing {
   return {
     firstDispatch: NO_DISPATCH, firstPrefix: '', prefixes: undefined, pendingPrefix: '',
-    currentDispatch: undefined, currentLabel: undefined, failedIn: undefined, traced: false, answered: undefined,
+    currentDispatch: undefined, currentContext: undefined, currentLabel: undefined, failedIn: undefined, traced: false, answered: undefined,
+    metrics: undefined, start: 0, url: undefined, ended: false,
   };
 }
 
@@ -239,20 +276,45 @@ function answerBeforeHeaders(req: Tracked, res: ServerResponse): void {
   } as ServerResponse['writeHead'];
 }
 
-function track<Req extends IncomingMessage>(req: Tracked, res: ServerResponse, url: string | undefined, metrics: HttpMetrics<Req>): void {
+function recordEnd(metrics: HttpMetrics<IncomingMessage>, start: number, url: string | undefined, req: Tracked, res: ServerResponse, state: Routing): void {
+  const label = state.answered ?? currentLabel(req, state);
+  const status = res.writableFinished ? res.statusCode : ABORTED_STATUS;
+  metrics.requestEnded(start, req.method, label.route, status, label.fallback, url, req);
+}
+
+/**
+ * The 'close' listener of the first expressMetrics on a request: one function for every
+ * response, its request's start and metrics kept in the routing state, so no closure per request.
+ */
+function recordOnClose(this: ServerResponse): void {
+  const req = this.req as Tracked;
+  const state = req[routing];
+  if (state === undefined || state.ended || state.metrics === undefined) return;
+  state.ended = true;
+  recordEnd(state.metrics, state.start, state.url, req, this, state);
+}
+
+function track(req: Tracked, res: ServerResponse, url: string | undefined, metrics: HttpMetrics<IncomingMessage>): void {
   // Another expressMetrics on the same request shares what the first one follows.
-  const state = req[routing] ?? newRouting();
-  req[routing] = state;
+  const existing = req[routing];
+  const state = existing ?? newRouting();
   answerBeforeHeaders(req, res);
   const start = metrics.requestStarted();
   // One listener: a response emits 'close' once, after 'finish' if it was sent in full.
+  if (existing === undefined && res.req === req) {
+    state.metrics = metrics;
+    state.start = start;
+    state.url = url;
+    req[routing] = state;
+    res.on('close', recordOnClose);
+    return;
+  }
+  req[routing] = state;
   let ended = false;
   res.on('close', () => {
     if (ended) return;
     ended = true;
-    const label = state.answered ?? currentLabel(req, state);
-    const status = res.writableFinished ? res.statusCode : ABORTED_STATUS;
-    metrics.requestEnded(start, req.method, label.route, status, label.fallback, url, req as IncomingMessage as Req);
+    recordEnd(metrics, start, url, req, res, state);
   });
 }
 
@@ -269,7 +331,7 @@ export function expressMetrics<Req extends IncomingMessage = IncomingMessage>(op
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const request = req as Tracked;
     const url = request.originalUrl ?? req.url;
-    if (!metrics.isExcluded(url ?? '/')) track(request, res, url, metrics);
+    if (!metrics.isExcluded(url ?? '/')) track(request, res, url, metrics as HttpMetrics<IncomingMessage>);
     next();
   };
 }
