@@ -250,25 +250,65 @@ function answer(req: Tracked): void {
   if (state !== undefined) state.answered ??= currentLabel(req, state);
 }
 
-// The writeHead almost every response inherits (node:http's). Such a response is given one
-// function shared by all of them, rather than a closure of its own: a different function on
-// each response would make every place that calls writeHead slower.
+// The writeHead almost every response inherits (node:http's).
 const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+type WriteHead = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+
+// Express gives each response its app's prototype, which inherits Express's own response
+// prototype. writeHead is wrapped there once, for every response of every app, rather than on
+// each response: a property added to an Express response (whose prototype was swapped) costs
+// far more than on a plain object, and this runs on every request.
+const answersFirst = Symbol('prom-multiproc.answersFirst');
+const hookedPrototypes = new WeakSet<object>();
+
+/** The prototype just above node:http's in the response's chain (Express's response object), or undefined. */
+function expressResponsePrototype(res: ServerResponse): object | undefined {
+  let prototype = Object.getPrototypeOf(res) as object | null;
+  while (prototype !== null) {
+    const parent = Object.getPrototypeOf(prototype) as object | null;
+    if (parent === ServerResponse.prototype) return prototype;
+    prototype = parent;
+  }
+  return undefined;
+}
+
+function hookPrototype(prototype: object): void {
+  hookedPrototypes.add(prototype);
+  const holder = prototype as { writeHead: WriteHead };
+  const inherited = holder.writeHead;
+  const writeHead = function (this: ServerResponse<Tracked>): ServerResponse {
+    const req = this.req as Tracked | undefined;
+    if (req !== undefined) answer(req);
+    // `arguments` passes them on as they came, with no array made.
+    return inherited.apply(this, arguments as unknown as unknown[]);
+  };
+  (writeHead as unknown as Record<symbol, boolean>)[answersFirst] = true;
+  holder.writeHead = writeHead;
+}
 
 function writeHeadAfterAnswer(this: ServerResponse<Tracked>): ServerResponse {
   answer(this.req);
-  // `arguments` passes them on as they came, with no array made.
   return nodeWriteHead.apply(this, arguments as unknown as unknown[]);
 }
 
 /** Calls answer() just before the response's headers are written (as on-headers does). */
 function answerBeforeHeaders(req: Tracked, res: ServerResponse): void {
-  if (res.writeHead === nodeWriteHead && res.req === req) {
-    res.writeHead = writeHeadAfterAnswer as ServerResponse['writeHead'];
-    return;
+  if (res.req === req) {
+    if ((res.writeHead as unknown as Record<symbol, unknown>)[answersFirst] === true) return;
+    const prototype = res.writeHead === nodeWriteHead ? expressResponsePrototype(res) : undefined;
+    if (prototype !== undefined && !hookedPrototypes.has(prototype)) {
+      hookPrototype(prototype);
+      return;
+    }
+    // Not an Express response: given one function shared by all such responses rather than a
+    // closure of its own (a different function on each would slow every caller of writeHead).
+    if (res.writeHead === nodeWriteHead) {
+      res.writeHead = writeHeadAfterAnswer as ServerResponse['writeHead'];
+      return;
+    }
   }
   // Someone else's writeHead (another wrapper, say) is kept and called after.
-  const writeHead = res.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+  const writeHead = res.writeHead as WriteHead;
   res.writeHead = function (this: ServerResponse) {
     res.writeHead = writeHead as ServerResponse['writeHead'];
     answer(req);
