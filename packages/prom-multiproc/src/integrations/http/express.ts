@@ -58,6 +58,7 @@ interface Routing {
   pendingPrefix: string;
   /** The layer that started last, in its dispatch: it answers if the router did not move on. */
   currentDispatch: unknown;
+  currentContext: LayerContext | undefined;
   currentLabel: Label | undefined;
   /** Where the error being handled came from, until a layer other than an error handler runs. */
   failedIn: Label | undefined;
@@ -65,10 +66,14 @@ interface Routing {
   traced: boolean;
   /** The label when the response's headers were written. */
   answered: Label | undefined;
+  /** The first expressMetrics on the request: what its shared 'close' listener records. */
+  metrics: HttpMetrics<IncomingMessage> | undefined;
+  start: number;
+  url: string | undefined;
+  ended: boolean;
 }
 
 const routing = Symbol('prom-multiproc.expressRouting');
-const layerLabel = Symbol('prom-multiproc.layerLabel');
 type Tracked = ExpressRequest & { [routing]?: Routing };
 
 export interface ExpressOptions<Req extends IncomingMessage = IncomingMessage> extends HttpMetricsOptions<Req> {
@@ -136,6 +141,39 @@ function prefixOf(state: Routing, dispatch: unknown): string {
   return prefix;
 }
 
+/**
+ * What a layer published last time, kept on the side so that the next request through the same
+ * layer under the same prefix and pattern (nearly every one) skips the joining, the route-stack
+ * search, the catch-all test and the label lookups.
+ */
+interface LayerMemo {
+  prefix: string;
+  ownPattern: unknown;
+  label: Label;
+  /** The prefix a dispatch this layer starts is mounted at. */
+  nextPrefix: string;
+}
+
+const layerMemos = new WeakMap<object, LayerMemo>();
+
+function layerMemo(req: ExpressRequest, context: LayerContext, prefix: string): LayerMemo {
+  const layer = context.layer;
+  // Param callbacks share their layer with its handler's publication: never remembered.
+  const memo = layer !== undefined && context.param === undefined ? layerMemos.get(layer) : undefined;
+  if (memo !== undefined && memo.prefix === prefix && memo.ownPattern === context.route) return memo;
+  const pattern = joinPattern(prefix, context.route);
+  const routeHandler = isRouteLayer(req, context);
+  const fresh: LayerMemo = {
+    prefix,
+    ownPattern: context.route,
+    label: routeHandler ? routeLabel(pattern, context.route) : middlewareLabel(pattern),
+    // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
+    nextPrefix: routeHandler ? prefix : pattern,
+  };
+  if (layer !== undefined && context.param === undefined) layerMemos.set(layer, fresh);
+  return fresh;
+}
+
 function onLayerStart(message: unknown): void {
   const context = message as LayerContext;
   const req = context.req as Tracked | undefined;
@@ -148,22 +186,20 @@ function onLayerStart(message: unknown): void {
     return;
   }
   const dispatch = req.next;
-  const prefix = prefixOf(state, dispatch);
-  const pattern = joinPattern(prefix, context.route);
-  const routeHandler = isRouteLayer(req, context);
-  const label = routeHandler ? routeLabel(pattern, context.route) : middlewareLabel(pattern);
+  const memo = layerMemo(req, context, prefixOf(state, dispatch));
   state.currentDispatch = dispatch;
-  state.currentLabel = label;
-  // A router used as a route handler sees the whole path again, so only middleware adds a prefix.
-  state.pendingPrefix = routeHandler ? prefix : pattern;
+  state.currentContext = context;
+  state.currentLabel = memo.label;
+  state.pendingPrefix = memo.nextPrefix;
   state.failedIn = undefined;
-  (context as Record<symbol, unknown>)[layerLabel] = label;
 }
 
 function onLayerError(message: unknown): void {
-  const context = message as LayerContext & { [layerLabel]?: Label };
+  const context = message as LayerContext;
   const state = (context.req as Tracked | undefined)?.[routing];
-  if (state !== undefined && state.failedIn === undefined) state.failedIn = context[layerLabel];
+  if (state === undefined || state.failedIn !== undefined) return;
+  // Nearly always the layer that started last; else (a layer failing after it called next()) its memo.
+  state.failedIn = context === state.currentContext ? state.currentLabel : (context.layer === undefined ? undefined : layerMemos.get(context.layer)?.label);
 }
 
 // Kept referenced: a channel nobody holds could be collected with its subscribers (older Node).
@@ -205,7 +241,8 @@ function legacyLabel(req: ExpressRequest): Label {
 function newRouting(): Routing {
   return {
     firstDispatch: NO_DISPATCH, firstPrefix: '', prefixes: undefined, pendingPrefix: '',
-    currentDispatch: undefined, currentLabel: undefined, failedIn: undefined, traced: false, answered: undefined,
+    currentDispatch: undefined, currentContext: undefined, currentLabel: undefined, failedIn: undefined, traced: false, answered: undefined,
+    metrics: undefined, start: 0, url: undefined, ended: false,
   };
 }
 
@@ -215,27 +252,67 @@ function answer(req: Tracked): void {
   if (state !== undefined) state.answered ??= currentLabel(req, state);
 }
 
-// The writeHead almost every response inherits (node:http's). Such a response is given one
-// function shared by all of them, rather than a closure of its own: a different function on
-// each response would make every place that calls writeHead slower. Taken when the first
-// middleware is made: node:http is not loaded by every import of the package.
+// The writeHead almost every response inherits, and the prototype it is on (node:http's). Taken
+// when the first middleware is made: node:http is not loaded by every import of the package.
 type WriteHead = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
 let nodeWriteHead: WriteHead | undefined;
+let nodeResponsePrototype: object | undefined;
+
+// Express gives each response its app's prototype, which inherits Express's own response
+// prototype. writeHead is wrapped there once, for every response of every app, rather than on
+// each response: a property added to an Express response (whose prototype was swapped) costs
+// far more than on a plain object, and this runs on every request.
+const answersFirst = Symbol('prom-multiproc.answersFirst');
+const hookedPrototypes = new WeakSet<object>();
+
+/** The prototype just above node:http's in the response's chain (Express's response object), or undefined. */
+function expressResponsePrototype(res: ServerResponse): object | undefined {
+  let prototype = Object.getPrototypeOf(res) as object | null;
+  while (prototype !== null) {
+    const parent = Object.getPrototypeOf(prototype) as object | null;
+    if (parent === nodeResponsePrototype) return prototype;
+    prototype = parent;
+  }
+  return undefined;
+}
+
+function hookPrototype(prototype: object): void {
+  hookedPrototypes.add(prototype);
+  const holder = prototype as { writeHead: WriteHead };
+  const inherited = holder.writeHead;
+  const writeHead = function (this: ServerResponse<Tracked>): ServerResponse {
+    const req = this.req as Tracked | undefined;
+    if (req !== undefined) answer(req);
+    // `arguments` passes them on as they came, with no array made.
+    return inherited.apply(this, arguments as unknown as unknown[]);
+  };
+  (writeHead as unknown as Record<symbol, boolean>)[answersFirst] = true;
+  holder.writeHead = writeHead;
+}
 
 function writeHeadAfterAnswer(this: ServerResponse<Tracked>): ServerResponse {
   answer(this.req);
-  // `arguments` passes them on as they came, with no array made.
   return nodeWriteHead!.apply(this, arguments as unknown as unknown[]);
 }
 
 /** Calls answer() just before the response's headers are written (as on-headers does). */
 function answerBeforeHeaders(req: Tracked, res: ServerResponse): void {
-  if (res.writeHead === nodeWriteHead && res.req === req) {
-    res.writeHead = writeHeadAfterAnswer as ServerResponse['writeHead'];
-    return;
+  if (res.req === req) {
+    if ((res.writeHead as unknown as Record<symbol, unknown>)[answersFirst] === true) return;
+    const prototype = res.writeHead === nodeWriteHead ? expressResponsePrototype(res) : undefined;
+    if (prototype !== undefined && !hookedPrototypes.has(prototype)) {
+      hookPrototype(prototype);
+      return;
+    }
+    // Not an Express response: given one function shared by all such responses rather than a
+    // closure of its own (a different function on each would slow every caller of writeHead).
+    if (res.writeHead === nodeWriteHead) {
+      res.writeHead = writeHeadAfterAnswer as ServerResponse['writeHead'];
+      return;
+    }
   }
   // Someone else's writeHead (another wrapper, say) is kept and called after.
-  const writeHead = res.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+  const writeHead = res.writeHead as WriteHead;
   res.writeHead = function (this: ServerResponse) {
     res.writeHead = writeHead as ServerResponse['writeHead'];
     answer(req);
@@ -243,20 +320,45 @@ function answerBeforeHeaders(req: Tracked, res: ServerResponse): void {
   } as ServerResponse['writeHead'];
 }
 
-function track<Req extends IncomingMessage>(req: Tracked, res: ServerResponse, url: string | undefined, metrics: HttpMetrics<Req>): void {
+function recordEnd(metrics: HttpMetrics<IncomingMessage>, start: number, url: string | undefined, req: Tracked, res: ServerResponse, state: Routing): void {
+  const label = state.answered ?? currentLabel(req, state);
+  const status = res.writableFinished ? res.statusCode : ABORTED_STATUS;
+  metrics.requestEnded(start, req.method, label.route, status, label.fallback, url, req);
+}
+
+/**
+ * The 'close' listener of the first expressMetrics on a request: one function for every
+ * response, its request's start and metrics kept in the routing state, so no closure per request.
+ */
+function recordOnClose(this: ServerResponse): void {
+  const req = this.req as Tracked;
+  const state = req[routing];
+  if (state === undefined || state.ended || state.metrics === undefined) return;
+  state.ended = true;
+  recordEnd(state.metrics, state.start, state.url, req, this, state);
+}
+
+function track(req: Tracked, res: ServerResponse, url: string | undefined, metrics: HttpMetrics<IncomingMessage>): void {
   // Another expressMetrics on the same request shares what the first one follows.
-  const state = req[routing] ?? newRouting();
-  req[routing] = state;
+  const existing = req[routing];
+  const state = existing ?? newRouting();
   answerBeforeHeaders(req, res);
   const start = metrics.requestStarted();
   // One listener: a response emits 'close' once, after 'finish' if it was sent in full.
+  if (existing === undefined && res.req === req) {
+    state.metrics = metrics;
+    state.start = start;
+    state.url = url;
+    req[routing] = state;
+    res.on('close', recordOnClose);
+    return;
+  }
+  req[routing] = state;
   let ended = false;
   res.on('close', () => {
     if (ended) return;
     ended = true;
-    const label = state.answered ?? currentLabel(req, state);
-    const status = res.writableFinished ? res.statusCode : ABORTED_STATUS;
-    metrics.requestEnded(start, req.method, label.route, status, label.fallback, url, req as IncomingMessage as Req);
+    recordEnd(metrics, start, url, req, res, state);
   });
 }
 
@@ -270,11 +372,14 @@ function track<Req extends IncomingMessage>(req: Tracked, res: ServerResponse, u
 export function expressMetrics<Req extends IncomingMessage = IncomingMessage>(options: ExpressOptions<Req> = {}) {
   const metrics = options.metrics ?? new HttpMetrics<Req>(options);
   followRouterLayers();
-  nodeWriteHead ??= builtin<typeof Http>('node:http').ServerResponse.prototype.writeHead as WriteHead;
+  if (nodeWriteHead === undefined) {
+    nodeResponsePrototype = builtin<typeof Http>('node:http').ServerResponse.prototype;
+    nodeWriteHead = (nodeResponsePrototype as { writeHead: WriteHead }).writeHead;
+  }
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const request = req as Tracked;
     const url = request.originalUrl ?? req.url;
-    if (!metrics.isExcluded(url ?? '/')) track(request, res, url, metrics);
+    if (!metrics.isExcluded(url ?? '/')) track(request, res, url, metrics as HttpMetrics<IncomingMessage>);
     next();
   };
 }
