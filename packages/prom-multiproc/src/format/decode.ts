@@ -50,6 +50,11 @@ export interface FileRecords {
   keys: readonly DecodedKey[];
   values: Float64Array;
   timestamps: Float64Array;
+  /**
+   * Another file's keys that these are an order of (the same keys, as many times each), when
+   * the reader knows: what depends on the set of keys only (the merge's bucket layouts) is then the same.
+   */
+  sameKeysAs?: readonly DecodedKey[];
 }
 
 /** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
@@ -288,7 +293,7 @@ export function decodeFile(
 }
 
 /** Decodes the entries a scan visits into a file's records, appended to `keys` and the arrays after them. */
-class RecordsCollector implements KeyedEntrySink<DecodedKey> {
+export class RecordsCollector implements KeyedEntrySink<DecodedKey> {
   readonly table: StoredKeyTable<DecodedKey>;
   last: StoredKey<DecodedKey> | undefined = undefined;
 
@@ -307,7 +312,16 @@ class RecordsCollector implements KeyedEntrySink<DecodedKey> {
   }
 
   entry(stored: StoredKey<DecodedKey>, value: number, timestamp: number): void {
-    const key = checkedKey(this.file, stored.value);
+    this.checkedEntry(checkedKey(this.file, stored.value), value, timestamp);
+  }
+
+  /** The key of the entry given last. */
+  lastKey(): DecodedKey | undefined {
+    return this.keys[this.keys.length - 1];
+  }
+
+  /** An entry whose key is known valid in files of this one's type. */
+  checkedEntry(key: DecodedKey, value: number, timestamp: number): void {
     const count = this.keys.length;
     if (count === this.values.length) {
       const capacity = Math.max(count * 2, 16); // a file whose first entry is larger than most

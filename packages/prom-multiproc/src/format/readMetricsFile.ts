@@ -150,6 +150,26 @@ function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Sta
 }
 
 /**
+ * A file of unknown kind read with one read and no stat, when that is enough to be sure of it:
+ * its header names a size in use, not 0, that the bytes read hold. Otherwise (a larger file, an
+ * empty one, a FIFO, a directory, a device that gives zeros) undefined: the careful way, whose
+ * stat says what it is. `expectedUsed` is what a like file held: the read takes that and room.
+ */
+function readWholeAtOnce(fd: number, into: ReadBuffer, expectedUsed: number): Buffer | undefined {
+  if (expectedUsed <= 0) return undefined;
+  const size = firstReadSize(expectedUsed);
+  let bytesRead: number;
+  try {
+    bytesRead = readSync(fd, into.reserve(size, 0), 0, size, 0);
+  } catch {
+    return undefined; // EISDIR, EAGAIN: the stat tells what the file is
+  }
+  if (bytesRead < HEADER_SIZE) return undefined;
+  const used = into.bytes.readInt32LE(0);
+  return used >= HEADER_SIZE && used <= bytesRead ? into.bytes.subarray(0, used) : undefined;
+}
+
+/**
  * An open metrics file with more than WHOLE_READ_MAX_BYTES in use (its header and size already
  * checked), which decodeFile reads a window at a time: the entries that lie whole in a window
  * are decoded, and the one cut by its end is carried to the start of the next. Scanned once:
@@ -196,16 +216,18 @@ export class LargeMetricsFile implements EntrySource {
 /**
  * The bytes of one metrics file, up to its `used` header (in `into`, valid until its next read),
  * or, for a file of more than WHOLE_READ_MAX_BYTES, a LargeMetricsFile to pass to decodeFile at once.
+ * `expectedUsed`, what a like file held (0 when unknown), lets a file that holds no more be read
+ * with one read and no stat.
  * Throws FileFormatError for what is not a readable metrics file, and the system's error
  * (ENOENT, EACCES) when it cannot be opened. Synchronous: a file is a handful of syscalls, and
  * the collector yields to the event loop between batches of files (five thread-pool round
  * trips per file cost 4x the CPU, as tools/bench-scrape.ts measured).
  */
-export function readMetricsFile(file: string, into: ReadBuffer = new ReadBuffer()): Buffer | LargeMetricsFile {
+export function readMetricsFile(file: string, into: ReadBuffer = new ReadBuffer(), expectedUsed = 0): Buffer | LargeMetricsFile {
   const fd = openMetricsFile(file);
   let read: Buffer | number | undefined;
   try {
-    read = readInUse(fd, into, 0, undefined);
+    read = readWholeAtOnce(fd, into, expectedUsed) ?? readInUse(fd, into, expectedUsed, undefined);
   } finally {
     if (typeof read !== 'number') closeSync(fd);
   }
