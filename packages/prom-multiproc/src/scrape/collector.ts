@@ -10,7 +10,6 @@ import { Merger, type BucketConflict, type MetricFamily } from './merge.js';
 import { decodeEntries, type FileRecords, type KeyCache } from '../format/decode.js';
 import { FileLayouts } from '../format/fileLayouts.js';
 import { floatToGoString } from '../format/pythonFloat.js';
-import { withDirectoryLock } from '../directory/directoryLock.js';
 import { listMetricsFiles } from '../directory/listMetricsFiles.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from '../directory/manifest.js';
 import { reportOnce } from '../common/report.js';
@@ -84,6 +83,8 @@ export async function collectDirectory(dir: string, options: CollectOptions = {}
     if (sameManifest(before, manifestOf(dir))) return collection;
   }
   try {
+    // Loaded when needed: it brings the lock library, which most scrapes never use.
+    const { withDirectoryLock } = await import('../directory/directoryLock.js');
     return await withDirectoryLock(dir, async () => collectOnce(dir, visibleUnder(manifestOf(dir)), options));
   } catch (error) {
     if (error instanceof MultiprocessDirectoryError) throw error;
