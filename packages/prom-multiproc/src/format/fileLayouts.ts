@@ -81,8 +81,10 @@ export class FileLayouts {
 function decodeAlong(file: ParsedFileName, view: FileView, used: number, cache: KeyCache, layout: Layout): { records: FileRecords; fromRuns: number } {
   const { keys, starts, positions, metBy } = layout;
   const count = keys.length;
+  // Room for the layout's entries and a few more: one allocation of the values and timestamps, keys without regrowth.
   const capacity = count + 16;
-  const collector = new RecordsCollector(file, cache, [], new Float64Array(capacity), new Float64Array(capacity));
+  const pairs = new Float64Array(2 * capacity);
+  const collector = new RecordsCollector(file, cache, new Array<DecodedKey>(capacity), pairs.subarray(0, capacity), pairs.subarray(capacity), 0);
   let offset = HEADER_SIZE;
   let fromRuns = 0;
   const budget = { compares: MAX_COMPARES };
@@ -104,12 +106,11 @@ function decodeAlong(file: ParsedFileName, view: FileView, used: number, cache: 
     if (end - first < MIN_RUN) continue;
     const matched = matchRun(view, offset, layout, first, end, budget);
     if (matched === 0) continue;
-    for (let i = 0; i < matched; i++) {
-      const at = first + i;
+    for (let at = first; at < first + matched; at++) {
       if (metBy[at] === thisFile) sameKeys = false;
       metBy[at] = thisFile;
-      collector.checkedEntry(keys[at]!, savedDoubles[2 * i]!, savedDoubles[2 * i + 1]!);
     }
+    collector.checkedEntries(keys, first, matched, savedDoubles);
     offset += starts[first + matched]! - starts[first]!;
     collector.last = undefined;
     fromRuns += matched;
