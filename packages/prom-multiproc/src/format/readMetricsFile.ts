@@ -5,10 +5,13 @@
 // - O_NOFOLLOW: a symlink is reported, not followed (to /dev/zero, a FIFO, or a secret whose
 //   first bytes would end up in a warning).
 // - O_NONBLOCK, then a regular-file check: opening a FIFO would otherwise block the scrape
-//   (and a libuv thread) until something writes to it.
-// - A page (or what the file held last time, and a little more) first, then only the bytes in
-//   use: a sparse file of a gigabyte holding a few entries costs what the entries take, and a
-//   header claiming more than the file holds is damage, rejected before anything more is read.
+//   (and a libuv thread) until something writes to it. A non-blocking read never waits either,
+//   so when the scrape knows what a file of the same kind held, one read of that size comes
+//   first, and the stat is only taken when those bytes are not a whole file (nothing else is).
+// - A page (or what the file held last time, or a file of its kind, and a little more) first,
+//   then only the bytes in use: a sparse file of a gigabyte holding a few entries costs what
+//   the entries take, and a header claiming more than the file holds is damage, rejected
+//   before anything more is read.
 // - A writer grows its file (ftruncate), writes the entries, then the new `used`. A reader
 //   that took the size before the growth and the header after it sees `used` beyond that size;
 //   the size is taken again rather than the file reported as damaged.
