@@ -58,7 +58,14 @@ function readFully(fd: number, buffer: Buffer, from: number, to: number, at = 0)
 // few new entries.
 const FIRST_READ = 4096;
 const GROWTH_ROOM = 512;
-const firstReadSize = (expectedUsed: number): number => (expectedUsed > 0 ? expectedUsed + GROWTH_ROOM : FIRST_READ);
+// The room is only taken where the buffer has it: growing a buffer that holds a file of
+// megabytes by a few entries' room would double it (see reserve), and a file that did grow is
+// read on from the header anyway.
+function firstReadSize(expectedUsed: number, into: ReadBuffer): number {
+  if (expectedUsed <= 0) return FIRST_READ;
+  const length = into.bytes.length;
+  return length >= expectedUsed ? Math.min(expectedUsed + GROWTH_ROOM, length) : expectedUsed + GROWTH_ROOM;
+}
 
 /**
  * A buffer that reads go into, grown when a file needs more and reused after: a collector
@@ -116,7 +123,7 @@ export class TooLargeToReadWhole extends Error {
 /** readOpenMetricsFile's work: the bytes in use, or, for a file too large to read whole, how many there are. */
 function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Stats | 'regular' | undefined): Buffer | number {
   if (stat === 'regular') {
-    const firstRead = firstReadSize(expectedUsed);
+    const firstRead = firstReadSize(expectedUsed, into);
     const firstBytes = readFully(fd, into.reserve(firstRead, 0), 0, firstRead);
     const read = into.bytes.subarray(0, firstBytes);
     try {
@@ -129,7 +136,7 @@ function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Sta
   for (let attempt = 0; ; attempt++) {
     const current = attempt === 0 && stat !== undefined ? stat : fstatSync(fd);
     if (!current.isFile()) throw new FileFormatError(`it is ${kindOf(current)}, not a metrics file`);
-    const firstRead = Math.max(HEADER_SIZE, Math.min(current.size, firstReadSize(expectedUsed)));
+    const firstRead = Math.max(HEADER_SIZE, Math.min(current.size, firstReadSize(expectedUsed, into)));
     const firstBytes = readFully(fd, into.reserve(firstRead, 0), 0, firstRead);
     if (firstBytes < HEADER_SIZE) return into.bytes.subarray(0, firstBytes); // the decoder names it
     // The size the header is checked against is the larger of the stat and what was read.
@@ -160,7 +167,7 @@ function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Sta
  */
 function readWholeAtOnce(fd: number, into: ReadBuffer, expectedUsed: number): Buffer | undefined {
   if (expectedUsed <= 0) return undefined;
-  const size = firstReadSize(expectedUsed);
+  const size = firstReadSize(expectedUsed, into);
   let bytesRead: number;
   try {
     bytesRead = readSync(fd, into.reserve(size, 0), 0, size, 0);
