@@ -6,12 +6,12 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { MetricConfigurationError, MultiprocessDirectoryError } from '../common/errors.js';
 import { identityProblem } from '../format/fileNames.js';
 import { setProblemReporter } from '../common/report.js';
-import { directoryFromEnvironment } from '../storage/defaultStore.js';
 import { EXPORTER_LIMITS } from './exporterLimits.js';
 import { readBasicAuthFile, readBearerTokenFile } from './exporterAuth.js';
 // Each command loads what it runs when it runs (import() in its action): a one-shot `scrape`
 // would otherwise spend a good part of its time loading the exporter (its HTTP server and
-// middleware), compaction and the rest.
+// middleware), compaction and the rest. The environment's directory too: reading it is the
+// writer side's (storage/defaultStore.ts), a dozen modules that --dir does without.
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -39,8 +39,8 @@ function packageVersion(): string {
   return (createRequire(import.meta.url)('prom-multiproc/package.json') as { version: string }).version;
 }
 
-function directoryOf(command: Command): string {
-  const dir = (command.opts() as { dir?: string }).dir ?? directoryFromEnvironment();
+async function directoryOf(command: Command): Promise<string> {
+  const dir = (command.opts() as { dir?: string }).dir ?? (await import('../storage/defaultStore.js')).directoryFromEnvironment();
   if (dir === undefined || dir === '') {
     command.error('no metrics directory: pass --dir <path>, or set PROM_MULTIPROC_DIR (or PROMETHEUS_MULTIPROC_DIR)', {
       exitCode: EXIT_USAGE,
@@ -54,8 +54,8 @@ function directoryOf(command: Command): string {
  * The directory, checked before any work: a command meeting a missing or unusable directory
  * deep inside would name a file in it, or (the compactors' lock) retry for half a minute.
  */
-function usableDirectory(command: Command, use: 'read' | 'change'): string {
-  const dir = directoryOf(command);
+async function usableDirectory(command: Command, use: 'read' | 'change'): Promise<string> {
+  const dir = await directoryOf(command);
   // A missing path throws ENOENT here, which explain() words with the fix.
   if (!statSync(dir).isDirectory()) {
     throw new MultiprocessDirectoryError(`${dir} is not a directory; pass the metrics directory with --dir or PROM_MULTIPROC_DIR`, dir);
@@ -75,7 +75,7 @@ function usableDirectory(command: Command, use: 'read' | 'change'): string {
 }
 
 async function clean(_options: unknown, command: Command): Promise<void> {
-  const dir = directoryOf(command);
+  const dir = await directoryOf(command);
   const existed = existsSync(dir);
   const { cleanDirectory } = await import('../lifecycle/processes.js');
   const result = cleanDirectory(dir);
@@ -85,15 +85,13 @@ async function clean(_options: unknown, command: Command): Promise<void> {
 }
 
 async function scrape(options: { openmetrics?: boolean }, command: Command): Promise<void> {
-  const dir = directoryOf(command);
-  const [{ MultiprocessRegistry }, { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE }] = await Promise.all([
-    import('../scrape/registry.js'),
+  const dir = await directoryOf(command);
+  const [{ scrapeOnce }, { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE }] = await Promise.all([
+    import('../scrape/scrapeOnce.js'),
     import('../scrape/exposition.js'),
   ]);
-  const contentType = options.openmetrics === true ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
-  // One scrape and the process ends: nothing to keep for a next one (open files, copies of their bytes).
-  const registry = new MultiprocessRegistry({ dir, contentType, maxKeptFiles: 0 });
-  process.stdout.write(await registry.metrics());
+  // One scrape and the process ends: nothing kept for a next one, and only the reading side loaded.
+  process.stdout.write(await scrapeOnce(dir, options.openmetrics === true ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE));
 }
 
 function processIdentity(id: string): string {
@@ -104,7 +102,7 @@ function processIdentity(id: string): string {
 
 async function markDead(id: string, _options: unknown, command: Command): Promise<void> {
   // The library treats a missing directory as "nothing to remove"; here it is more likely a typo.
-  const dir = usableDirectory(command, 'change');
+  const dir = await usableDirectory(command, 'change');
   const { markProcessDead } = await import('../lifecycle/processes.js');
   const removed = markProcessDead(id, dir);
   if (removed.length === 0) console.log(`no live gauge files of process ${id} in ${dir}`);
@@ -112,7 +110,7 @@ async function markDead(id: string, _options: unknown, command: Command): Promis
 }
 
 async function compact(options: { dead?: string[]; detectDeadPids: boolean }, command: Command): Promise<void> {
-  const dir = usableDirectory(command, 'change');
+  const dir = await usableDirectory(command, 'change');
   const { compactDirectory } = await import('../lifecycle/compaction/compact.js');
   const result = await compactDirectory(dir, { dead: options.dead ?? [], detectDeadPids: options.detectDeadPids });
   if (result.folded.length === 0) console.log(`nothing to fold in ${dir} (archive generation ${result.generation})`);
@@ -154,7 +152,7 @@ function credentialsFile<T>(read: (file: string) => T): (file: string) => string
 }
 
 async function serve(options: ServeOptions, command: Command): Promise<void> {
-  const dir = usableDirectory(command, 'read');
+  const dir = await usableDirectory(command, 'read');
   if (options.bearerTokenFile !== undefined && options.basicAuthFile !== undefined) {
     command.error('choose one of --bearer-token-file and --basic-auth-file', { exitCode: EXIT_USAGE, code: 'prom-multiproc.twoAuth' });
   }

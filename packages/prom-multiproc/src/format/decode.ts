@@ -50,6 +50,11 @@ export interface FileRecords {
   keys: readonly DecodedKey[];
   values: Float64Array;
   timestamps: Float64Array;
+  /**
+   * Another file's keys that these are an order of (the same keys, as many times each), when
+   * the reader knows: what depends on the set of keys only (the merge's bucket layouts) is then the same.
+   */
+  sameKeysAs?: readonly DecodedKey[];
 }
 
 /** Decoded keys, shared across files and scrapes: most keys repeat in every worker's file. */
@@ -288,9 +293,11 @@ export function decodeFile(
 }
 
 /** Decodes the entries a scan visits into a file's records, appended to `keys` and the arrays after them. */
-class RecordsCollector implements KeyedEntrySink<DecodedKey> {
+export class RecordsCollector implements KeyedEntrySink<DecodedKey> {
   readonly table: StoredKeyTable<DecodedKey>;
   last: StoredKey<DecodedKey> | undefined = undefined;
+  /** Entries given so far: `keys` may be made with room for more (holes past the count). */
+  private count: number;
 
   constructor(
     private readonly file: ParsedFileName,
@@ -298,8 +305,10 @@ class RecordsCollector implements KeyedEntrySink<DecodedKey> {
     private readonly keys: DecodedKey[],
     private values: Float64Array,
     private timestamps: Float64Array,
+    count = keys.length,
   ) {
     this.table = tableOf(cache);
+    this.count = count;
   }
 
   newKey(view: FileView, keyStart: number, keyLength: number): StoredKey<DecodedKey> {
@@ -307,20 +316,49 @@ class RecordsCollector implements KeyedEntrySink<DecodedKey> {
   }
 
   entry(stored: StoredKey<DecodedKey>, value: number, timestamp: number): void {
-    const key = checkedKey(this.file, stored.value);
-    const count = this.keys.length;
-    if (count === this.values.length) {
-      const capacity = Math.max(count * 2, 16); // a file whose first entry is larger than most
-      this.values = grown(this.values, capacity);
-      this.timestamps = grown(this.timestamps, capacity);
-    }
+    this.checkedEntry(checkedKey(this.file, stored.value), value, timestamp);
+  }
+
+  /** The key of the entry given last. */
+  lastKey(): DecodedKey | undefined {
+    return this.keys[this.count - 1];
+  }
+
+  /** An entry whose key is known valid in files of this one's type. */
+  checkedEntry(key: DecodedKey, value: number, timestamp: number): void {
+    const count = this.count;
+    if (count === this.values.length) this.grow(count + 1);
     this.values[count] = value;
     this.timestamps[count] = timestamp;
-    this.keys.push(key);
+    this.keys[count] = key;
+    this.count = count + 1;
+  }
+
+  /**
+   * `length` entries whose keys, known valid in files of this one's type, are keys[from...],
+   * and whose values and timestamps alternate in `pairs`.
+   */
+  checkedEntries(keys: readonly DecodedKey[], from: number, length: number, pairs: Float64Array): void {
+    const count = this.count;
+    if (count + length > this.values.length) this.grow(count + length);
+    const { values, timestamps } = this;
+    for (let i = 0; i < length; i++) {
+      this.keys[count + i] = keys[from + i]!;
+      values[count + i] = pairs[2 * i]!;
+      timestamps[count + i] = pairs[2 * i + 1]!;
+    }
+    this.count = count + length;
+  }
+
+  private grow(needed: number): void {
+    const capacity = Math.max(this.count * 2, needed, 16); // a file whose first entry is larger than most
+    this.values = grown(this.values, capacity);
+    this.timestamps = grown(this.timestamps, capacity);
   }
 
   records(): FileRecords {
-    const count = this.keys.length;
+    const count = this.count;
+    if (this.keys.length !== count) this.keys.length = count;
     return { file: this.file, keys: this.keys, values: this.values.subarray(0, count), timestamps: this.timestamps.subarray(0, count) };
   }
 }

@@ -238,6 +238,23 @@ export function scanKeyedWindow<T>(view: FileView, base: number, used: number, o
 }
 
 /**
+ * One entry of scanKeyedWindow's, in a file's whole bytes (`used` no more than them): the entry
+ * at `offset` given to `sink`, with the same checks and errors. Returns the next entry's offset.
+ */
+export function scanKeyedEntry<T>(view: FileView, used: number, offset: number, sink: KeyedEntrySink<T>): number {
+  const valueOffset = framedEntryEnd(view, 0, used, offset, used);
+  let key = sink.table.find(view.words, offset >> 2, (valueOffset - offset) >> 2, sink.last);
+  if (key === undefined) {
+    const keyLength = int32At(view, offset);
+    checkPadding(view.bytes, 0, offset, offset + 4 + keyLength, valueOffset);
+    key = sink.newKey(view, offset + 4, keyLength);
+  }
+  sink.last = key;
+  sink.entry(key, float64At(view, valueOffset), float64At(view, valueOffset + 8));
+  return valueOffset + VALUE_PAIR_SIZE;
+}
+
+/**
  * Reads entries from the first on for as long as each one's length, key and padding are, word
  * for word, the `stored` key (see storedKeyWords) of `known` at the same index: what a file
  * held last time, since a file only ever appends. Writes their values and timestamps, and

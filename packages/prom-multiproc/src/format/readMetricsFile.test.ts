@@ -3,6 +3,7 @@
 // for the whole bytes, and a damaged file fails with the same message. Small files and small
 // windows here; test/largeFiles.test.ts reads a real 257 MiB file.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -125,6 +126,28 @@ describe('readMetricsFile', () => {
     } finally {
       closeSync(fd);
     }
+  });
+
+  it('reads the same bytes, and fails the same way, when told what a file of its kind held', () => {
+    const small = encodeFile([{ key: entryKey('c', 'c_total', [], [], 'h'), value: 1, timestamp: 0 }]);
+    const large = encodeFile(Array.from({ length: 300 }, (_, i) => ({ key: entryKey('c', 'c_total', ['i'], [`${i}`], 'h'), value: i, timestamp: 0 })));
+    const empty = Buffer.alloc(64 * 1024);
+    const fifo = path.join(dir, 'counter_fifo.db');
+    const hasFifo = spawnSync('mkfifo', [fifo]).status === 0;
+    const outcome = (file: string, expectedUsed?: number): string => {
+      try {
+        return readMetricsFile(file, new ReadBuffer(), expectedUsed).toString('hex');
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    const files = [written(small), written(large), written(empty), dir, ...(hasFifo ? [fifo] : [])];
+    for (const file of files) {
+      for (const expectedUsed of [1, readUsed(small), readUsed(large), 1024 * 1024]) {
+        assert.equal(outcome(file, expectedUsed), outcome(file), `${file} read with ${expectedUsed} expected`);
+      }
+    }
+    if (hasFifo) assert.match(outcome(fifo, readUsed(small)), /a FIFO/);
   });
 
   it('rejects a header claiming more than the file holds before reading it, however large the file', () => {

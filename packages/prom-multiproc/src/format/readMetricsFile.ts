@@ -5,10 +5,13 @@
 // - O_NOFOLLOW: a symlink is reported, not followed (to /dev/zero, a FIFO, or a secret whose
 //   first bytes would end up in a warning).
 // - O_NONBLOCK, then a regular-file check: opening a FIFO would otherwise block the scrape
-//   (and a libuv thread) until something writes to it.
-// - A page (or what the file held last time, and a little more) first, then only the bytes in
-//   use: a sparse file of a gigabyte holding a few entries costs what the entries take, and a
-//   header claiming more than the file holds is damage, rejected before anything more is read.
+//   (and a libuv thread) until something writes to it. A non-blocking read never waits either,
+//   so when the scrape knows what a file of the same kind held, one read of that size comes
+//   first, and the stat is only taken when those bytes are not a whole file (nothing else is).
+// - A page (or what the file held last time, or a file of its kind, and a little more) first,
+//   then only the bytes in use: a sparse file of a gigabyte holding a few entries costs what
+//   the entries take, and a header claiming more than the file holds is damage, rejected
+//   before anything more is read.
 // - A writer grows its file (ftruncate), writes the entries, then the new `used`. A reader
 //   that took the size before the growth and the header after it sees `used` beyond that size;
 //   the size is taken again rather than the file reported as damaged.
@@ -55,7 +58,14 @@ function readFully(fd: number, buffer: Buffer, from: number, to: number, at = 0)
 // few new entries.
 const FIRST_READ = 4096;
 const GROWTH_ROOM = 512;
-const firstReadSize = (expectedUsed: number): number => (expectedUsed > 0 ? expectedUsed + GROWTH_ROOM : FIRST_READ);
+// The room is only taken where the buffer has it: growing a buffer that holds a file of
+// megabytes by a few entries' room would double it (see reserve), and a file that did grow is
+// read on from the header anyway.
+function firstReadSize(expectedUsed: number, into: ReadBuffer): number {
+  if (expectedUsed <= 0) return FIRST_READ;
+  const length = into.bytes.length;
+  return length >= expectedUsed ? Math.min(expectedUsed + GROWTH_ROOM, length) : expectedUsed + GROWTH_ROOM;
+}
 
 /**
  * A buffer that reads go into, grown when a file needs more and reused after: a collector
@@ -113,7 +123,7 @@ export class TooLargeToReadWhole extends Error {
 /** readOpenMetricsFile's work: the bytes in use, or, for a file too large to read whole, how many there are. */
 function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Stats | 'regular' | undefined): Buffer | number {
   if (stat === 'regular') {
-    const firstRead = firstReadSize(expectedUsed);
+    const firstRead = firstReadSize(expectedUsed, into);
     const firstBytes = readFully(fd, into.reserve(firstRead, 0), 0, firstRead);
     const read = into.bytes.subarray(0, firstBytes);
     try {
@@ -126,7 +136,7 @@ function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Sta
   for (let attempt = 0; ; attempt++) {
     const current = attempt === 0 && stat !== undefined ? stat : fstatSync(fd);
     if (!current.isFile()) throw new FileFormatError(`it is ${kindOf(current)}, not a metrics file`);
-    const firstRead = Math.max(HEADER_SIZE, Math.min(current.size, firstReadSize(expectedUsed)));
+    const firstRead = Math.max(HEADER_SIZE, Math.min(current.size, firstReadSize(expectedUsed, into)));
     const firstBytes = readFully(fd, into.reserve(firstRead, 0), 0, firstRead);
     if (firstBytes < HEADER_SIZE) return into.bytes.subarray(0, firstBytes); // the decoder names it
     // The size the header is checked against is the larger of the stat and what was read.
@@ -147,6 +157,26 @@ function readInUse(fd: number, into: ReadBuffer, expectedUsed: number, stat: Sta
     // Shorter than `used` (truncated meanwhile): the decoder says so.
     return into.bytes.subarray(0, read);
   }
+}
+
+/**
+ * A file of unknown kind read with one read and no stat, when that is enough to be sure of it:
+ * its header names a size in use, not 0, that the bytes read hold. Otherwise (a larger file, an
+ * empty one, a FIFO, a directory, a device that gives zeros) undefined: the careful way, whose
+ * stat says what it is. `expectedUsed` is what a like file held: the read takes that and room.
+ */
+function readWholeAtOnce(fd: number, into: ReadBuffer, expectedUsed: number): Buffer | undefined {
+  if (expectedUsed <= 0) return undefined;
+  const size = firstReadSize(expectedUsed, into);
+  let bytesRead: number;
+  try {
+    bytesRead = readSync(fd, into.reserve(size, 0), 0, size, 0);
+  } catch {
+    return undefined; // EISDIR, EAGAIN: the stat tells what the file is
+  }
+  if (bytesRead < HEADER_SIZE) return undefined;
+  const used = into.bytes.readInt32LE(0);
+  return used >= HEADER_SIZE && used <= bytesRead ? into.bytes.subarray(0, used) : undefined;
 }
 
 /**
@@ -196,16 +226,18 @@ export class LargeMetricsFile implements EntrySource {
 /**
  * The bytes of one metrics file, up to its `used` header (in `into`, valid until its next read),
  * or, for a file of more than WHOLE_READ_MAX_BYTES, a LargeMetricsFile to pass to decodeFile at once.
+ * `expectedUsed`, what a like file held (0 when unknown), lets a file that holds no more be read
+ * with one read and no stat.
  * Throws FileFormatError for what is not a readable metrics file, and the system's error
  * (ENOENT, EACCES) when it cannot be opened. Synchronous: a file is a handful of syscalls, and
  * the collector yields to the event loop between batches of files (five thread-pool round
  * trips per file cost 4x the CPU, as tools/bench-scrape.ts measured).
  */
-export function readMetricsFile(file: string, into: ReadBuffer = new ReadBuffer()): Buffer | LargeMetricsFile {
+export function readMetricsFile(file: string, into: ReadBuffer = new ReadBuffer(), expectedUsed = 0): Buffer | LargeMetricsFile {
   const fd = openMetricsFile(file);
   let read: Buffer | number | undefined;
   try {
-    read = readInUse(fd, into, 0, undefined);
+    read = readWholeAtOnce(fd, into, expectedUsed) ?? readInUse(fd, into, expectedUsed, undefined);
   } finally {
     if (typeof read !== 'number') closeSync(fd);
   }

@@ -8,8 +8,8 @@ import { FileFormatError } from '../format/format.js';
 import { fileKindOf, fileNameOf, parseFileName, type FileKind, type ParsedFileName } from '../format/fileNames.js';
 import { Merger, type BucketConflict, type MetricFamily } from './merge.js';
 import { decodeEntries, type FileRecords, type KeyCache } from '../format/decode.js';
+import { FileLayouts } from '../format/fileLayouts.js';
 import { floatToGoString } from '../format/pythonFloat.js';
-import { withDirectoryLock } from '../directory/directoryLock.js';
 import { listMetricsFiles } from '../directory/listMetricsFiles.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from '../directory/manifest.js';
 import { reportOnce } from '../common/report.js';
@@ -44,9 +44,9 @@ export interface CollectOptions {
   select?: (file: ParsedFileName, name: string) => boolean;
 }
 
-function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFileName): FileRecords | SkippedFile | undefined {
+function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFileName, layouts: FileLayouts): FileRecords | SkippedFile | undefined {
   try {
-    return cache.read(dir, name, file);
+    return cache.read(dir, name, file, layouts);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.
@@ -83,6 +83,8 @@ export async function collectDirectory(dir: string, options: CollectOptions = {}
     if (sameManifest(before, manifestOf(dir))) return collection;
   }
   try {
+    // Loaded when needed: it brings the lock library, which most scrapes never use.
+    const { withDirectoryLock } = await import('../directory/directoryLock.js');
     return await withDirectoryLock(dir, async () => collectOnce(dir, visibleUnder(manifestOf(dir)), options));
   } catch (error) {
     if (error instanceof MultiprocessDirectoryError) throw error;
@@ -111,6 +113,8 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
   const cache = options.cache ?? new ScrapeCache({ maxKeptFiles: 0 });
   const listed = (await cache.list(dir, listMetricsFiles)).filter(({ name, file }) => visible(file) && (options.select?.(file, name) ?? true));
   const merger = new Merger();
+  // This scrape's only: a long-lived registry keeps each file's own records instead.
+  const layouts = new FileLayouts();
   const skipped: SkippedFile[] = [];
   let filesRead = 0;
   for (let index = 0; index < listed.length; index++) {
@@ -118,7 +122,7 @@ async function collectOnce(dir: string, visible: (file: ParsedFileName) => boole
     // own traffic while it scrapes.
     if (index > 0 && index % FILES_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const { name, file } = listed[index]!;
-    const result = readOne(cache, dir, name, file);
+    const result = readOne(cache, dir, name, file, layouts);
     if (result === undefined) continue;
     if ('reason' in result) {
       skipped.push(result);

@@ -98,7 +98,8 @@ interface BucketLayout {
 }
 
 // A file's layouts, by its keys: a file that has not changed gives the same keys array scrape
-// after scrape (decodeFile), so its bounds are collected once, not on every scrape.
+// after scrape (decodeFile), so its bounds are collected once, not on every scrape; and files
+// known to hold another's keys in another order (FileRecords.sameKeysAs) share that file's.
 const layoutsByKeys = new WeakMap<readonly DecodedKey[], Map<string, BucketLayout>>();
 
 /**
@@ -141,9 +142,10 @@ function boundNumberOf(key: DecodedKey): BoundNumber {
 }
 
 /** The bucket layout of every histogram in a file's keys (the bounds of all its label sets together). */
-function bucketLayoutsOf(keys: readonly DecodedKey[]): Map<string, BucketLayout> {
+function bucketLayoutsOf(keys: readonly DecodedKey[], sameKeysAs: readonly DecodedKey[] | undefined): Map<string, BucketLayout> {
   let layouts = layoutsByKeys.get(keys);
   if (layouts !== undefined) return layouts;
+  if (sameKeysAs !== undefined) return bucketLayoutsOf(sameKeysAs, undefined);
   const thisPass = ++pass;
   const families: [string, FamilyBounds][] = [];
   for (let i = 0; i < keys.length; i++) {
@@ -182,8 +184,8 @@ export class Merger {
   /** Per histogram family: each layout seen, by its id, with the first file that has it. */
   private readonly bucketLayouts = new Map<string, Map<string, { bounds: number[]; file: ParsedFileName }>>();
 
-  add({ file, keys, values, timestamps }: FileRecords): void {
-    if (file.type === 'histogram') this.noteBucketLayouts(file, keys);
+  add({ file, keys, values, timestamps, sameKeysAs }: FileRecords): void {
+    if (file.type === 'histogram') this.noteBucketLayouts(file, keys, sameKeysAs);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const target = key.merging as MergeTarget | undefined;
@@ -213,8 +215,8 @@ export class Merger {
   }
 
   /** Once per (family, file): a lookup and a string comparison, never per entry. */
-  private noteBucketLayouts(file: ParsedFileName, keys: readonly DecodedKey[]): void {
-    for (const [family, layout] of bucketLayoutsOf(keys)) {
+  private noteBucketLayouts(file: ParsedFileName, keys: readonly DecodedKey[], sameKeysAs: readonly DecodedKey[] | undefined): void {
+    for (const [family, layout] of bucketLayoutsOf(keys, sameKeysAs)) {
       let seen = this.bucketLayouts.get(family);
       if (seen === undefined) this.bucketLayouts.set(family, (seen = new Map()));
       if (!seen.has(layout.id)) seen.set(layout.id, { bounds: layout.bounds, file });

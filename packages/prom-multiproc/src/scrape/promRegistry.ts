@@ -11,10 +11,8 @@
 import { MetricConfigurationError } from '../common/errors.js';
 import {
   OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, joinMetrics, openMetricsCounterName, renderMetric, type LabelSet, type MetricObject,
-  type MetricValue,
 } from './exposition.js';
-import { parsePythonFloat } from '../format/pythonFloat.js';
-import type { MetricFamily } from './merge.js';
+import { familyObject } from './familyObject.js';
 import { participantOf } from './participant.js';
 import { hasSummaries, withQuantileSamples } from './quantileSamples.js';
 import { readStores, SnapshotCaches, type Snapshot } from './snapshot.js';
@@ -202,31 +200,7 @@ async function unclaimedFamilies(snapshot: Snapshot, dir: string, metrics: Colle
   return [...families, ...view.health].map((family) => familyObject(family, 'prom-client'));
 }
 
-/** How a histogram's `le` is written: Python's float text (`1.0`) or prom-client's number text (`1`). */
-export type BoundStyle = 'python' | 'prom-client';
-
-function promClientBound(le: string): string {
-  const bound = parsePythonFloat(le);
-  return bound === Infinity ? '+Inf' : `${bound}`;
-}
-
-/**
- * A merged family as prom-client's object, under the names Python's collector gives it (a
- * counter's family is named with `_total`, which prom-client's OpenMetrics output moves to
- * the samples).
- */
-export function familyObject(family: MetricFamily, bounds: BoundStyle = 'python'): MetricObject {
-  const name = family.type === 'counter' ? `${family.name}_total` : family.name;
-  const values: MetricValue[] = family.samples.map((sample) => {
-    const labels = bounds === 'prom-client' && family.type === 'histogram' && sample.labels.le !== undefined
-      ? { ...sample.labels, le: promClientBound(sample.labels.le) }
-      : sample.labels;
-    const value: MetricValue = { labels, value: sample.value };
-    if (sample.name !== name) value.metricName = sample.name;
-    return value;
-  });
-  return { name, help: family.help, type: family.type, values, aggregator: 'sum' };
-}
+export { familyObject, type BoundStyle } from './familyObject.js';
 
 // One global registry per process, shared by an ESM and a CommonJS copy of the library.
 const REGISTER_KEY = Symbol.for('prom-multiproc.register.v1');

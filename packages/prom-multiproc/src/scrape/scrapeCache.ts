@@ -38,6 +38,7 @@ import * as path from 'node:path';
 import type { ParsedFileName } from '../format/fileNames.js';
 import { refreshValues, viewOf, type FileView } from '../format/format.js';
 import { decodeFile, type FileRecords, type KeyCache } from '../format/decode.js';
+import type { FileLayouts } from '../format/fileLayouts.js';
 import { ReadBuffer, openMetricsFile, readMetricsFile, readOpenMetricsFile } from '../format/readMetricsFile.js';
 
 /** Enough for a thousand workers with a few kinds of files each, well under the usual descriptor limits. */
@@ -156,13 +157,14 @@ export class ScrapeCache {
   /**
    * Reads and decodes one file. Throws what readMetricsFile and decodeFile throw. A kept file
    * that fails is forgotten and read again by its name before the error counts: what failed
-   * may be an old file that a writer moved aside as corrupt and replaced.
+   * may be an old file that a writer moved aside as corrupt and replaced. `layouts`: the
+   * scrape's files read so far, which a file read for the first time may share its keys with.
    */
-  read(dir: string, name: string, file: ParsedFileName): FileRecords {
+  read(dir: string, name: string, file: ParsedFileName, layouts?: FileLayouts): FileRecords {
     const kept = this.keptFile(dir, name);
     if (kept !== undefined) {
       try {
-        return this.readKept(dir, name, file, kept);
+        return this.readKept(dir, name, file, kept, layouts);
       } catch (error) {
         this.forget(this.dirs.get(dir)!, name);
         if (isOutOfDescriptors(error)) {
@@ -173,7 +175,8 @@ export class ScrapeCache {
       }
     }
     // Into the shared buffer: decodeFile copies out what it keeps.
-    const decoded = decodeFile(file, readMetricsFile(path.join(dir, name), this.buffer), this.keys);
+    const read = readMetricsFile(path.join(dir, name), this.buffer, layouts?.expectedUsed(file.kind));
+    const decoded = layouts !== undefined && read instanceof Buffer ? layouts.decode(file, read, this.keys) : decodeFile(file, read, this.keys);
     this.counts.filesDecoded++;
     return decoded;
   }
@@ -238,8 +241,8 @@ export class ScrapeCache {
     this.openFiles--;
   }
 
-  private readKept(dir: string, name: string, file: ParsedFileName, kept: KeptFile): FileRecords {
-    const bytes = this.readBytes(dir, name, kept);
+  private readKept(dir: string, name: string, file: ParsedFileName, kept: KeptFile, layouts: FileLayouts | undefined): FileRecords {
+    const bytes = this.readBytes(dir, name, kept, kept.used === 0 ? layouts?.expectedUsed(file.kind) : undefined);
     kept.used = bytes.length;
     const { copy, records } = kept;
     if (records !== undefined && copy !== undefined) {
@@ -257,7 +260,7 @@ export class ScrapeCache {
       }
       // Not only new values: `copy` is spoilt, and keep() below replaces it.
     }
-    const decoded = decodeFile(file, bytes, this.keys, records);
+    const decoded = records === undefined && layouts !== undefined ? layouts.decode(file, bytes, this.keys) : decodeFile(file, bytes, this.keys, records);
     if (records !== undefined && decoded.keys === records.keys) {
       // Read before, without a copy of its bytes kept: every key stood where it stood (decodeFile
       // compared them word by word), so only the values can differ.
@@ -273,8 +276,9 @@ export class ScrapeCache {
     return decoded;
   }
 
-  private readBytes(dir: string, name: string, kept: KeptFile): Buffer {
-    const expected = kept.used;
+  /** `likeUsed`: for a file never read, what a file of its kind held (see FileLayouts), to size the first read. */
+  private readBytes(dir: string, name: string, kept: KeptFile, likeUsed = 0): Buffer {
+    const expected = kept.used || likeUsed;
     // This scrape's listing: made after a look at the directory, or reused as unchanged since.
     const listing = this.listings.get(dir);
     if (kept.fd !== undefined) {
