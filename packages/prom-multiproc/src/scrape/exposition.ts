@@ -70,6 +70,19 @@ export function openMetricsCounterName(name: string): string {
   return name.endsWith('_total') ? name.slice(0, -6) : name;
 }
 
+/**
+ * A histogram as prom-client's registry renders it (its getForPromString()): a bucket's `le` in
+ * `labels`, the series' own labels in `sharedLabels`, so that default labels come between them.
+ */
+export function withSharedLabels(metric: MetricObject): MetricObject {
+  if (metric.type !== 'histogram') return metric;
+  const values = metric.values.map(({ labels = {}, ...value }): MetricValue => {
+    const { le, ...shared } = labels;
+    return { ...value, labels: le === undefined ? {} : { le }, sharedLabels: shared };
+  });
+  return { ...metric, values };
+}
+
 /** One metric's lines (HELP, TYPE, samples), without a trailing newline. */
 export function renderMetric(metric: MetricObject, { openMetrics, defaultLabels }: RenderOptions): string {
   const isCounterInOpenMetrics = openMetrics && metric.type === 'counter';

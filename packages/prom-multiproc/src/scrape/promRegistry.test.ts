@@ -145,6 +145,20 @@ describe('drop-in for prom-client in one process', () => {
     assert.deepEqual(actual, expected);
   });
 
+  it('default labels sit where prom-client puts them: after a bucket\'s le, before a histogram\'s own labels', async () => {
+    const { expected, actual } = await both(async (client) => {
+      const registry = new client.Registry();
+      registry.setDefaultLabels({ app: 'shop', route: 'shadowed' });
+      const histogram = new client.Histogram({ name: 'latency', help: 'h', labelNames: ['route'], buckets: [1], registers: [registry] });
+      histogram.observe({ route: '/a' }, 0.5);
+      new client.Histogram({ name: 'plain_latency', help: 'h', buckets: [1], registers: [registry] }).observe(2);
+      new client.Counter({ name: 'hits', help: 'h', labelNames: ['route'], registers: [registry] }).inc({ route: '/a' });
+      return { text: await registry.metrics(), json: plain(await registry.getMetricsAsJSON()) };
+    });
+    assert.deepEqual(actual, expected);
+    assert.match(actual.text, /latency_bucket\{le="1",app="shop",route="\/a"\} 1/);
+  });
+
   it('runs collect() before serving, with the metric as this', async () => {
     const { expected, actual } = await both(async (client) => {
       let calls = 0;

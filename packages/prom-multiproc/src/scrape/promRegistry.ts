@@ -10,7 +10,7 @@
 
 import { MetricConfigurationError } from '../common/errors.js';
 import {
-  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, joinMetrics, openMetricsCounterName, renderMetric, type LabelSet, type MetricObject,
+  OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, joinMetrics, openMetricsCounterName, renderMetric, withSharedLabels, type LabelSet, type MetricObject,
 } from './exposition.js';
 import { familyObject } from './familyObject.js';
 import { participantOf } from './participant.js';
@@ -174,12 +174,14 @@ export class Registry {
     for (const participant of participants) if (participant !== undefined) stores.push(participant.store());
     const directory = wholeDirectory ? configuredDirectory() : undefined;
     const snapshot = await readStores(stores, this.caches, directory === undefined ? [] : [directory]);
+    // Default labels go where prom-client's text puts them (only a histogram's differ).
+    const shaped = forText && Object.keys(this._defaultLabels).length > 0 ? withSharedLabels : (object: MetricObject) => object;
     const objects = await Promise.all(metrics.map(async (metric, i) => {
       const participant = participants[i];
-      if (participant !== undefined) return participant.objectFrom(snapshot.byStore.get(participant.store())!);
+      if (participant !== undefined) return shaped(await participant.objectFrom(snapshot.byStore.get(participant.store())!));
       return forText && typeof metric.getForPromString === 'function' ? metric.getForPromString() : metric.get();
     }));
-    if (directory !== undefined) objects.push(...(await unclaimedFamilies(snapshot, directory, metrics)));
+    if (directory !== undefined) objects.push(...(await unclaimedFamilies(snapshot, directory, metrics)).map(shaped));
     return objects;
   }
 }
