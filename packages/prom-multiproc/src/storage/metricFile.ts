@@ -55,12 +55,15 @@ export class MetricFile implements CellOwner {
   /** Entries appended and not yet written: the file's bytes [pendingFrom, used). */
   private pendingBytes: Buffer | undefined;
   private pendingFrom = HEADER_SIZE;
-  /** Per slot (an entry, in file order): its cell, where its entry and value start, what was last written. */
+  /**
+   * Per slot (an entry, in file order): its cell, where its value starts, what was last written.
+   * Entries lie end to end, so an entry starts where the previous slot's value ends.
+   */
   private cells: Cell[] = [];
-  private entryStarts: Int32Array = new Int32Array(16);
   private valueOffsets: Int32Array = new Int32Array(16);
   private writtenValues: Float64Array = new Float64Array(16);
-  private writtenTimestamps: Float64Array = new Float64Array(16);
+  /** Made by the first timestamp other than 0 (only mostrecent gauges keep one): until then every slot's is 0. */
+  private writtenTimestamps: Float64Array | undefined;
   /** Finds slots by the hash of their stored key. */
   private readonly slots = new SlotTable();
   private readonly dirtyCells: Cell[] = [];
@@ -125,9 +128,9 @@ export class MetricFile implements CellOwner {
       const start = keyStart - 4;
       const words = storedKeyWordCount(keyLength);
       const slot = this.cells.length;
-      this.addSlot(cellOf(value, timestamp, slot), start, start + words * 4, hashWords(view.words, start >> 2, words));
+      this.addSlot(cellOf(value, timestamp, slot), start + words * 4, hashWords(view.words, start >> 2, words));
       this.writtenValues[slot] = value;
-      this.writtenTimestamps[slot] = timestamp;
+      this.writeTimestamp(slot, timestamp);
       end = start + words * 4 + 16;
     });
     this.used = end;
@@ -165,12 +168,25 @@ export class MetricFile implements CellOwner {
 
   /** The slot whose stored key is keyBytes[0, length), or -1. */
   private findSlot(hash: number, length: number): number {
-    return this.slots.find(hash, (slot) => this.valueOffsets[slot]! - this.entryStarts[slot]! === length && this.storedKeyIs(slot, length));
+    return this.slots.find(hash, (slot) => this.valueOffsets[slot]! - this.entryStart(slot) === length && this.storedKeyIs(slot, length));
+  }
+
+  private entryStart(slot: number): number {
+    return slot === 0 ? HEADER_SIZE : this.valueOffsets[slot - 1]! + 16;
+  }
+
+  /** Keeps what was written of a slot's timestamp; the array is made by the first that is not 0. */
+  private writeTimestamp(slot: number, timestamp: number): void {
+    if (this.writtenTimestamps === undefined) {
+      if (Object.is(timestamp, 0)) return;
+      this.writtenTimestamps = new Float64Array(this.valueOffsets.length);
+    }
+    this.writtenTimestamps[slot] = timestamp;
   }
 
   /** Whether the entry of `slot`, of a stored key as long, holds keyBytes[0, length): read back from the file, or the pending buffer. */
   private storedKeyIs(slot: number, length: number): boolean {
-    const start = this.entryStarts[slot]!;
+    const start = this.entryStart(slot);
     if (start >= this.pendingFrom) return this.pendingBytes!.compare(keyBytes, 0, length, start - this.pendingFrom, start - this.pendingFrom + length) === 0;
     const stored = scratch(length);
     let read = 0;
@@ -201,7 +217,7 @@ export class MetricFile implements CellOwner {
     // The entry as encodeStoredKey wrote it: the stored key, then a zero value and timestamp.
     keyBytes.copy(pending, start - this.pendingFrom, 0, length + 16);
     const cell = new Cell(this, this.cells.length);
-    this.addSlot(cell, start, start + length, hash);
+    this.addSlot(cell, start + length, hash);
     this.used = end;
     this.queue();
     // A turn that creates many series writes them as it goes (past `used`, unseen until the
@@ -218,20 +234,18 @@ export class MetricFile implements CellOwner {
     return cell;
   }
 
-  private addSlot(cell: Cell, entryStart: number, valueOffset: number, hash: number): void {
+  private addSlot(cell: Cell, valueOffset: number, hash: number): void {
     const slot = this.cells.length;
     if (slot === this.valueOffsets.length) {
       const size = grownLength(slot);
-      this.entryStarts = grownInts(this.entryStarts, size);
       this.valueOffsets = grownInts(this.valueOffsets, size);
       this.writtenValues = grownDoubles(this.writtenValues, size);
-      this.writtenTimestamps = grownDoubles(this.writtenTimestamps, size);
+      if (this.writtenTimestamps !== undefined) this.writtenTimestamps = grownDoubles(this.writtenTimestamps, size);
     }
     this.cells.push(cell);
-    this.entryStarts[slot] = entryStart;
     this.valueOffsets[slot] = valueOffset;
     this.writtenValues[slot] = 0;
-    this.writtenTimestamps[slot] = 0;
+    if (this.writtenTimestamps !== undefined) this.writtenTimestamps[slot] = 0;
     this.slots.add(hash);
   }
 
@@ -267,7 +281,8 @@ export class MetricFile implements CellOwner {
         const slot = cell.slot;
         const value = cell.value;
         const timestamp = cell.timestamp;
-        if (!Object.is(this.writtenValues[slot], value) || !Object.is(this.writtenTimestamps[slot], timestamp)) {
+        const writtenTimestamp = this.writtenTimestamps === undefined ? 0 : this.writtenTimestamps[slot]!;
+        if (!Object.is(this.writtenValues[slot], value) || !Object.is(writtenTimestamp, timestamp)) {
           const at = this.valueOffsets[slot]!;
           // A value of an entry still pending goes out with it.
           if (at >= this.pendingFrom) {
@@ -277,7 +292,7 @@ export class MetricFile implements CellOwner {
             writeAt(this.fd, valueBytes, 0, 16, at);
           }
           this.writtenValues[slot] = value;
-          this.writtenTimestamps[slot] = timestamp;
+          this.writeTimestamp(slot, timestamp);
         }
         cell.dirty = false;
       }

@@ -107,6 +107,21 @@ for (const implementation of implementations) {
       });
     });
 
+    it('writes a change of the timestamp alone, on series made before and after the first timestamp', () => {
+      const store = implementation.create();
+      const before = Array.from({ length: 40 }, (_, i) => store.cell('gauge_mostrecent', key('m', { i: String(i) })));
+      before.forEach((cell) => record(cell, 5));
+      store.entries();
+      record(before[3]!, 5, 1234.5);
+      const after = Array.from({ length: 40 }, (_, i) => store.cell('gauge_mostrecent', key('n', { i: String(i) })));
+      after.forEach((cell) => record(cell, 5));
+      store.entries();
+      record(after[39]!, 5, 99);
+      record(before[3]!, 5, 0);
+      const timestamps = store.entries().get('gauge_mostrecent')!.map((entry) => entry.timestamp);
+      assert.deepEqual(timestamps, [...before, ...after].map((_, i) => (i === 79 ? 99 : 0)));
+    });
+
     it('keeps changes made after entries() was called', () => {
       const store = implementation.create();
       const cell = store.cell('counter', key('c'));
@@ -239,6 +254,19 @@ describe('SeriesStore: what only one implementation does', () => {
     record(cell, cell.value + 1);
     record(second.cell('counter', key('d')), 1);
     assert.deepEqual(simple(second.entries()), [['counter', [[key('c'), 4, 0], [key('d'), 1, 0]]]]);
+  });
+
+  it('FileStore with the identity of a previous run keeps its timestamps, and writes a timestamp set back to 0', () => {
+    const dir = tempDir();
+    const first = new FileStore({ dir, identity: 'stamps' });
+    record(first.cell('gauge_mostrecent', key('a')), 1, 10);
+    record(first.cell('gauge_mostrecent', key('b')), 2, 20);
+    first.close();
+    const second = new FileStore({ dir, identity: 'stamps' });
+    openStores.push(second);
+    assert.equal(second.cell('gauge_mostrecent', key('b')).timestamp, 20);
+    record(second.cell('gauge_mostrecent', key('a')), 1, 0);
+    assert.deepEqual(simple(second.entries()), [['gauge_mostrecent', [[key('a'), 1, 0], [key('b'), 2, 20]]]]);
   });
 
   it('FileStore finds a key as the same cell whether its entry is written or still pending, and keeps keys alike but for their length apart', () => {
