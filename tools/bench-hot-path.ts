@@ -1,7 +1,7 @@
 // The hot-path benchmark: a labelled `counter.labels(route).inc()` in prom-multiproc's
 // multiprocess mode against prom-client's in-memory counter (and Python prometheus_client's
-// mmap files when PYTHON_CLIENT_CHECKOUT names a directory to put on PYTHONPATH; any directory
-// will do when prometheus_client is installed), in one run, with ratios.
+// mmap files when python3 has the package, or PYTHON_CLIENT_CHECKOUT names a checkout to put on
+// PYTHONPATH), in one run, with ratios.
 //
 //   node --import tsx tools/bench-hot-path.ts [--check] [--thread] [--rounds=5] [--ops=1000000] [--per-turn=100]
 //
@@ -137,8 +137,8 @@ ratio('prom-multiproc files / prom-client, sync loop', runs.filesSync, runs.clie
 if (runs.python !== undefined) ratio('python mmap / prom-multiproc files, sync loop', runs.python, runs.filesSync);
 if (runs.python === undefined) {
   console.log('');
-  console.log(`Python prometheus_client was not measured: set ${PYTHON_CHECKOUT_VARIABLE} to a directory to put on PYTHONPATH`);
-  console.log('(a client_python checkout, or any directory when prometheus_client is installed) to include it.');
+  console.log(`Python prometheus_client was not measured: python3 cannot import it. Install it (pip install prometheus_client)`);
+  console.log(`or set ${PYTHON_CHECKOUT_VARIABLE} to a client_python checkout to include it.`);
 }
 
 if (check && missed) process.exitCode = 1;

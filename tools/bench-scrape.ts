@@ -1,7 +1,7 @@
 // The scrape benchmark: merge + text exposition of a multiprocess directory of N identities x
 // M entries, ours (MultiprocessRegistry.metrics()) against Python prometheus_client's
-// MultiProcessCollector + generate_latest on the same directory when PYTHON_CLIENT_CHECKOUT
-// names a checkout, in one run. The goals, judged on every size and printed after the table:
+// MultiProcessCollector + generate_latest on the same directory when python3 has the package
+// (or PYTHON_CLIENT_CHECKOUT names a checkout), in one run. The goals, judged on every size and printed after the table:
 // the whole-process one-shot (our built CLI, `npm run build`, against a Python interpreter that
 // scrapes once) at least 10x faster, a registry's first scrape 8x, warm 20x, and the one-shot's
 // peak RSS at most Python's. Then the wide directory (workers with 100 metrics of 10,000 series,

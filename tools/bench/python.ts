@@ -1,11 +1,12 @@
 // The Python baseline: prometheus_client in multiprocess mode (mmap files), the same labelled
-// counter workload, in a fresh interpreter per round. Only run when a checkout is given,
-// since the package is not a dependency of this repository.
+// counter workload, in a fresh interpreter per round. Only run when a checkout is given or
+// python3 has the package installed, since it is not a dependency of this repository.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ROUTES } from './subjects.js';
 
 export const PYTHON_CHECKOUT_VARIABLE = 'PYTHON_CLIENT_CHECKOUT';
@@ -39,8 +40,15 @@ if total != warm_up + ops:
 print(json.dumps({'nsPerOp': elapsed / ops, 'cpuNsPerOp': cpu / ops}))
 `;
 
+/**
+ * The directory to put on PYTHONPATH for prometheus_client: the variable's, or, when python3
+ * imports the package already, this directory (which holds no Python), or undefined: no Python.
+ */
 export function pythonCheckout(): string | undefined {
-  return process.env[PYTHON_CHECKOUT_VARIABLE] || undefined;
+  const given = process.env[PYTHON_CHECKOUT_VARIABLE];
+  if (given) return given;
+  const probe = spawnSync('python3', ['-c', 'import prometheus_client'], { stdio: 'ignore' });
+  return probe.status === 0 ? path.dirname(fileURLToPath(import.meta.url)) : undefined;
 }
 
 /** One round: ns per `counter.labels(route).inc()` in a fresh interpreter and directory. */
