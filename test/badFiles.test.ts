@@ -133,12 +133,8 @@ const BAD_FILES: BadFile[] = [
   { what: 'a file of the 0.16/0.17 format (no timestamps)', name: 'counter_oldformat.db', make: bytesFile(oldFormatFile(OLD_FORMAT_KEYS, 5)), reason: /another format/ },
   { what: 'an SQLite database named counter_1.db', name: 'counter_1.db', make: bytesFile(SQLITE_DATABASE), reason: /header says \d+ bytes are used, but the file has 8192/ },
   {
-    what: 'a well-formed key whose metric name would break the line', name: 'counter_badname.db',
-    make: bytesFile(fileWithKey('["bad name", "bad name_total", {}, "h"]')), reason: /metric name "bad name" is not a valid name/,
-  },
-  {
-    what: 'a well-formed key whose label name would add a series', name: 'counter_badlabel.db',
-    make: bytesFile(fileWithKey('["evil", "evil_total", {"a=\\"1\\"} 1\\ninjected_total{b": "x"}, "h"]')), reason: /label name .* is not a valid name/,
+    what: 'a well-formed key with an empty metric name', name: 'counter_emptyname.db',
+    make: bytesFile(fileWithKey('["", "_total", {}, "h"]')), reason: /a name is empty/,
   },
   {
     what: 'a well-formed key whose sample is outside its family', name: 'counter_badsample.db',
@@ -339,5 +335,42 @@ describe('bad files in the directory, at scrape time', { timeout: 120_000 }, () 
     const match = /cycles (\d+) growths (\d+)/.exec(output);
     assert.ok(match !== null && Number(match[2]) > 10, `the grower grew its files (${output.trim()})`);
     t.diagnostic(`${scrapes} scrapes during ${match[1]} grow-and-delete cycles (${match[2]} file growths), none skipped a file`);
+  });
+});
+
+/** A counter file of these keys, each with the value 2. */
+function fileWithKeys(keys: readonly string[]): Buffer {
+  const bytes = Buffer.alloc(4096);
+  let used = HEADER_SIZE;
+  for (const key of keys) {
+    const keyBytes = Buffer.from(key);
+    writeEntry(bytes, used, keyBytes, 2, 0);
+    used += entrySize(keyBytes.length);
+  }
+  writeUsed(bytes, used);
+  return bytes;
+}
+
+describe('names outside the exposition rules, which Python 0.26 writes', () => {
+  it('are escaped as Python escapes them (every other character, and a leading digit, becomes _); no line breaks, nothing else in the file lost', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'counter_1.db'), fileWithKeys([
+      '["requests", "requests_total", {"route": "/a"}, "plain"]',
+      '["my.dotted", "my.dotted_total", {"tenant.id": "t1", "x": "1"}, "dotted"]',
+      '["9lives", "9lives_total", {}, "leading digit"]',
+      '["bad name", "bad name_total", {}, "space"]',
+      '["evil", "evil_total", {"a=\\"1\\"} 1\\ninjected_total{b": "x"}, "injection"]',
+      '["caf\u00e9", "caf\u00e9_total", {"\ud83d\ude00": "v"}, "astral"]',
+    ]));
+    const collection = await collectDirectory(dir);
+    assert.deepEqual(collection.skipped, []);
+    const series = seriesValues(parseExposition(await new MultiprocessRegistry({ dir }).metrics(), 'text'));
+    assert.equal(series.get('requests_total{route="/a"}'), 2);
+    assert.equal(series.get('my_dotted_total{tenant_id="t1",x="1"}'), 2);
+    assert.equal(series.get('_lives_total{}'), 2);
+    assert.equal(series.get('bad_name_total{}'), 2);
+    assert.equal(series.get('evil_total{a__1___1_injected_total_b="x"}'), 2);
+    assert.equal(series.get('caf__total{_="v"}'), 2);
+    assert.ok(![...series.keys()].some((name) => name.startsWith('injected_total')), 'no injected series');
   });
 });

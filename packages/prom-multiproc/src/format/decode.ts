@@ -105,8 +105,14 @@ function labelsIdOf(labels: Labels): string {
 
 // The exposition formats' name rules. A name in a file is written into the exposition as it
 // is, so one that breaks them (a space, a quote, a newline) could end a line and add series.
+// Python's client (0.26) accepts any UTF-8 name and writes it to the file as it is; its
+// exposition then escapes it: every character outside the rules, and a leading digit, becomes
+// '_'. The same here, so such a worker's series are served as Python serves them, and the rest of
+// its file with them.
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const METRIC_NAME_CHARACTER = /^[a-zA-Z0-9_:]$/;
+const LABEL_NAME_CHARACTER = /^[a-zA-Z0-9_]$/;
 
 // The samples a family of each type may have in the exposition formats; a sample name that
 // only starts with the metric name (`c0total`) would be a series outside its family.
@@ -117,14 +123,36 @@ const SAMPLE_SUFFIXES: Record<MetricType, ReadonlySet<string>> = {
   summary: new Set(['_sum', '_count', '_created']),
 };
 
-function checkKeyNames({ metricName, sampleName, labels }: ParsedKey): void {
-  if (!METRIC_NAME.test(metricName)) throw new TypeError(`metric name ${JSON.stringify(metricName)} is not a valid name`);
-  if (!METRIC_NAME.test(sampleName) || !sampleName.startsWith(metricName)) {
-    throw new TypeError(`sample name ${JSON.stringify(sampleName)} is not a valid name of metric ${metricName}`);
+function escapedName(name: string, rule: RegExp, character: RegExp): string {
+  if (rule.test(name)) return name;
+  if (name.length === 0) throw new TypeError('a name is empty');
+  let escaped = '';
+  let index = 0;
+  for (const codePoint of name) {
+    const isLeadingDigit = index === 0 && codePoint >= '0' && codePoint <= '9';
+    escaped += character.test(codePoint) && !isLeadingDigit ? codePoint : '_';
+    index++;
   }
+  return escaped;
+}
+
+/** The key's names as the exposition may carry them (see escapedName). */
+function withExpositionNames(parsed: ParsedKey): ParsedKey {
+  const metricName = escapedName(parsed.metricName, METRIC_NAME, METRIC_NAME_CHARACTER);
+  const sampleName = escapedName(parsed.sampleName, METRIC_NAME, METRIC_NAME_CHARACTER);
+  if (!sampleName.startsWith(metricName)) {
+    throw new TypeError(`sample name ${JSON.stringify(parsed.sampleName)} is not a valid name of metric ${parsed.metricName}`);
+  }
+  let labels = parsed.labels;
   for (const name of Object.keys(labels)) {
-    if (!LABEL_NAME.test(name)) throw new TypeError(`label name ${JSON.stringify(name)} is not a valid name`);
+    if (LABEL_NAME.test(name)) continue;
+    const renamed = Object.create(null) as Labels;
+    for (const [label, value] of Object.entries(parsed.labels)) renamed[escapedName(label, LABEL_NAME, LABEL_NAME_CHARACTER)] = value;
+    labels = renamed;
+    break;
   }
+  if (metricName === parsed.metricName && sampleName === parsed.sampleName && labels === parsed.labels) return parsed;
+  return { ...parsed, metricName, sampleName, labels };
 }
 
 /**
@@ -200,8 +228,7 @@ function decodeKey(key: string, cache: KeyCache): DecodedKey {
   if (cached !== undefined) return cached;
   let parsed: ParsedKey;
   try {
-    parsed = parseEntryKey(key);
-    checkKeyNames(parsed);
+    parsed = withExpositionNames(parseEntryKey(key));
   } catch (error) {
     throw new FileFormatError(`key ${JSON.stringify(key.slice(0, 80))} is not valid: ${(error as Error).message}`);
   }
