@@ -374,3 +374,18 @@ describe('names outside the exposition rules, which Python 0.26 writes', () => {
     assert.ok(![...series.keys()].some((name) => name.startsWith('injected_total')), 'no injected series');
   });
 });
+
+describe('files named like metrics files in a form not read here', () => {
+  it('are named in a warning (Python\'s collector would read them), once each, and the rest is served', async () => {
+    const dir = tempDir();
+    writeGoodFiles(dir);
+    const odd = ['counter_a_b.db', 'gauge_bogus_3.db', 'gauge_all_a_b.db'];
+    for (const name of odd) writeFileSync(path.join(dir, name), fileWithKeys(['["odd", "odd_total", {}, "h"]']));
+    writeFileSync(path.join(dir, 'notes.db'), 'not ours, not Python\'s');
+    const before = warnings.length;
+    for (let scrape = 0; scrape < 2; scrape++) assert.deepEqual(goodOnly((await collectDirectory(dir)).families), baseline);
+    const mine = warnings.slice(before);
+    assert.equal(mine.length, odd.length, mine.join('\n'));
+    for (const name of odd) assert.ok(mine.some((message) => message.includes(`${path.join(dir, name)} is not read`)), name);
+  });
+});
