@@ -14,6 +14,7 @@ import { listMetricsFiles } from '../directory/listMetricsFiles.js';
 import { EMPTY_MANIFEST, readManifest, sameManifest, visibleUnder, type Manifest } from '../directory/manifest.js';
 import { reportOnce } from '../common/report.js';
 import { ScrapeCache } from './scrapeCache.js';
+import { fileInDirectory } from './fileInDirectory.js';
 import type { SeriesStore } from '../storage/store.js';
 
 // Files read and merged between two yields to the event loop: a few milliseconds of work.
@@ -51,7 +52,7 @@ function readOne(cache: ScrapeCache, dir: string, name: string, file: ParsedFile
     const code = (error as NodeJS.ErrnoException).code;
     // Deleted between the listing and the read (a process marked dead): nothing to merge.
     if (code === 'ENOENT') return undefined;
-    const file = path.join(dir, name);
+    const file = fileInDirectory(dir, name);
     if (error instanceof FileFormatError) return { file, reason: error.message, damaged: true };
     return { file, reason: `${(error as Error).message}${READ_ERROR_HINTS[code ?? ''] ?? ''}` };
   }

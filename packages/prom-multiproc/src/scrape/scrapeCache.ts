@@ -34,11 +34,11 @@
 // note per listed file, and decoded keys that grow with the number of distinct keys.
 
 import { closeSync, fstatSync, lstatSync, statSync, type Stats } from 'node:fs';
-import * as path from 'node:path';
 import type { ParsedFileName } from '../format/fileNames.js';
 import { refreshValues, viewOf, type FileView } from '../format/format.js';
 import { decodeFile, type FileRecords, type KeyCache } from '../format/decode.js';
 import type { FileLayouts } from '../format/fileLayouts.js';
+import { fileInDirectory } from './fileInDirectory.js';
 import { ReadBuffer, openMetricsFile, readMetricsFile, readOpenMetricsFile } from '../format/readMetricsFile.js';
 
 /** Enough for a thousand workers with a few kinds of files each, well under the usual descriptor limits. */
@@ -175,7 +175,7 @@ export class ScrapeCache {
       }
     }
     // Into the shared buffer: decodeFile copies out what it keeps.
-    const read = readMetricsFile(path.join(dir, name), this.buffer, layouts?.expectedUsed(file.kind));
+    const read = readMetricsFile(fileInDirectory(dir, name), this.buffer, layouts?.expectedUsed(file.kind));
     const decoded = layouts !== undefined && read instanceof Buffer ? layouts.decode(file, read, this.keys) : decodeFile(file, read, this.keys);
     this.counts.filesDecoded++;
     return decoded;
@@ -284,7 +284,7 @@ export class ScrapeCache {
     if (kept.fd !== undefined) {
       // The name led to it after the listing's look, and the directory has not changed since.
       if (listing !== undefined && kept.shownUnder === listing) return readOpenMetricsFile(kept.fd, this.buffer, expected, 'regular');
-      const stat = lstatOrUndefined(path.join(dir, name));
+      const stat = lstatOrUndefined(fileInDirectory(dir, name));
       if (stat !== undefined && stat.dev === kept.dev && stat.ino === kept.ino) {
         kept.shownUnder = listing;
         // The same inode's stat: it serves the read as the descriptor's would.
@@ -294,7 +294,7 @@ export class ScrapeCache {
       this.closeFile(kept);
       this.counts.filesReopened++;
     }
-    const fd = openMetricsFile(path.join(dir, name));
+    const fd = openMetricsFile(fileInDirectory(dir, name));
     if (this.openFiles < this.maxKeptFiles) {
       kept.fd = fd;
       this.openFiles++;
