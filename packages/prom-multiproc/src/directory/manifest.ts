@@ -6,7 +6,8 @@
 // A scrape reads it before and after reading the directory and starts over if it changed,
 // so it sees one side of a commit or the other, never both, without taking a lock.
 
-import { randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { builtin } from '../common/builtins.js';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ParsedFileName } from '../format/fileNames.js';
@@ -65,7 +66,7 @@ export function sameManifest(a: Manifest, b: Manifest): boolean {
 export function writeManifestSync(dir: string, manifest: Manifest): void {
   const target = path.join(dir, MANIFEST_NAME);
   // Unique to this write: a compactor that lost the directory lock may be writing too (lifecycle/compaction/commit.ts).
-  const aside = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const aside = `${target}.tmp-${process.pid}-${builtin<typeof Crypto>('node:crypto').randomBytes(4).toString('hex')}`;
   writeFileSync(aside, `${JSON.stringify(manifest)}\n`, { mode: 0o640 });
   renameSync(aside, target);
 }
