@@ -22,21 +22,26 @@ import * as path from 'node:path';
 import { compactDirectory, markProcessDead, type CompactionResult } from '../../packages/prom-multiproc/src/index.js';
 import { compiledHelper } from './stressBuild.js';
 import { fileSeriesTotal, startWriter, wallClockMs, type Writer } from './stressRun.js';
+import { UNIT } from './stressWorkload.js';
 
-/** The three counter-like series each event adds one to, each in its own file. */
+/** The counter-like series each event adds to (one, or half of one for units), and their files. */
+// Each series is checked on its own: a SIGKILL in the middle of a write can leave one series of
+// a file with the turn's value and the next without it (each value is its own write, as each of
+// Python's is), so totals of different series need not agree, but each is exact.
 export const TRACKED = [
-  { file: 'counter', sample: 'stress_events_total', merged: 'stress_events_total{' },
+  { key: 'counter', file: 'counter', sample: 'stress_events_total', merged: 'stress_events_total{', perEvent: 1 },
+  { key: 'units', file: 'counter', sample: 'stress_units_total', merged: 'stress_units_total{', perEvent: UNIT },
   // Buckets are stored per bound, not cumulative: their sum is the number of observations.
-  { file: 'histogram', sample: 'stress_latency_seconds_bucket', merged: 'stress_latency_seconds_count{' },
-  { file: 'summary', sample: 'stress_payload_bytes_count', merged: 'stress_payload_bytes_count{' },
+  { key: 'histogram', file: 'histogram', sample: 'stress_latency_seconds_bucket', merged: 'stress_latency_seconds_count{', perEvent: 1 },
+  { key: 'summary', file: 'summary', sample: 'stress_payload_bytes_count', merged: 'stress_payload_bytes_count{', perEvent: 1 },
 ] as const;
 
-export type Totals = Record<(typeof TRACKED)[number]['file'], number>;
+export type Totals = Record<(typeof TRACKED)[number]['key'], number>;
 
 export interface ChaosFigures {
   kills: number;
   killedBeforeReady: number;
-  /** Kills after a batch had begun and whose turn turned out to be written: the writes of a turn are not torn. */
+  /** Kills after a batch had begun and whose turn turned out to be written (its events in the counter file). */
   killedMidTurn: number;
   reusedIdentities: number;
   incarnations: number;
@@ -104,7 +109,7 @@ interface Compaction extends Fold {
 
 const BATCHES = [1, 7, 50, 400];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const zero = (): Totals => ({ counter: 0, histogram: 0, summary: 0 });
+const zero = (): Totals => ({ counter: 0, units: 0, histogram: 0, summary: 0 });
 
 function pick<T>(choices: readonly T[]): T {
   return choices[Math.floor(Math.random() * choices.length)]!;
@@ -112,7 +117,7 @@ function pick<T>(choices: readonly T[]): T {
 
 export function fileTotals(dir: string, identity: string): Totals {
   const totals = {} as Totals;
-  for (const { file, sample } of TRACKED) totals[file] = fileSeriesTotal(path.join(dir, `${file}_${identity}.db`), sample);
+  for (const { key, file, sample } of TRACKED) totals[key] = fileSeriesTotal(path.join(dir, `${file}_${identity}.db`), sample);
   return totals;
 }
 
@@ -150,7 +155,7 @@ export class ChaosRun {
   /** The sums the merged scrape must show. */
   expected(): Totals {
     const expected: Totals = { ...this.archived };
-    for (const totals of this.ledger.values()) for (const { file } of TRACKED) expected[file] += totals[file];
+    for (const totals of this.ledger.values()) for (const { key } of TRACKED) expected[key] += totals[key];
     return expected;
   }
 
@@ -234,8 +239,8 @@ export class ChaosRun {
     // What a process manager does when a worker dies.
     markProcessDead(writer.identity, this.dir);
     const found = fileTotals(this.dir, writer.identity);
-    for (const { file } of TRACKED) {
-      const added = found[file] - base[file];
+    for (const { key, perEvent } of TRACKED) {
+      const added = (found[key] - base[key]) / perEvent;
       this.figures.totalsChecked++;
       // A kill between "started" and the end of that turn's write leaves the earlier total or the new one.
       const wrong = added < writer.flushed
@@ -243,7 +248,7 @@ export class ChaosRun {
         : added > Math.max(writer.started, writer.flushed) ? `has ${added} events, more than the ${writer.started} recorded` : undefined;
       if (wrong === undefined) continue;
       this.figures.wrongTotals++;
-      this.problems.push(`${context}: ${file} ${wrong}`);
+      this.problems.push(`${context}: ${key} ${wrong}`);
     }
     if (!final && found.counter - base.counter === writer.started && writer.started > writer.flushed) this.figures.killedMidTurn++;
     this.ledger.set(writer.identity, found);
@@ -312,7 +317,7 @@ export class ChaosRun {
     compaction.settled = true;
     if (this.compactions.get(compaction.identity) === compaction) this.compactions.delete(compaction.identity);
     if (result?.folded.includes(compaction.identity)) {
-      for (const { file } of TRACKED) this.archived[file] += compaction.left[file];
+      for (const { key } of TRACKED) this.archived[key] += compaction.left[key];
       this.ledger.delete(compaction.identity);
       this.figures.folded++;
     }
