@@ -219,19 +219,11 @@ export interface KeyedEntrySink<T> {
  * was checked when that key was added. Same errors, at the same offsets, as scanWindow.
  */
 export function scanKeyedWindow<T>(view: FileView, base: number, used: number, offset: number, sink: KeyedEntrySink<T>): number {
-  const { words } = view;
   const end = Math.min(view.bytes.length, used - base);
   while (offset < end) {
     const valueOffset = framedEntryEnd(view, base, used, offset, end);
     if (valueOffset < 0) return offset;
-    let key = sink.table.find(words, offset >> 2, (valueOffset - offset) >> 2, sink.last);
-    if (key === undefined) {
-      const keyLength = int32At(view, offset);
-      checkPadding(view.bytes, base, offset, offset + 4 + keyLength, valueOffset);
-      key = sink.newKey(view, offset + 4, keyLength);
-    }
-    sink.last = key;
-    sink.entry(key, float64At(view, valueOffset), float64At(view, valueOffset + 8));
+    giveKeyedEntry(view, base, offset, valueOffset, sink);
     offset = valueOffset + VALUE_PAIR_SIZE;
   }
   return offset;
@@ -243,15 +235,20 @@ export function scanKeyedWindow<T>(view: FileView, base: number, used: number, o
  */
 export function scanKeyedEntry<T>(view: FileView, used: number, offset: number, sink: KeyedEntrySink<T>): number {
   const valueOffset = framedEntryEnd(view, 0, used, offset, used);
+  giveKeyedEntry(view, 0, offset, valueOffset, sink);
+  return valueOffset + VALUE_PAIR_SIZE;
+}
+
+/** Gives `sink` the framed entry at `offset` (its value at `valueOffset`), its key found by its stored words or added. */
+function giveKeyedEntry<T>(view: FileView, base: number, offset: number, valueOffset: number, sink: KeyedEntrySink<T>): void {
   let key = sink.table.find(view.words, offset >> 2, (valueOffset - offset) >> 2, sink.last);
   if (key === undefined) {
     const keyLength = int32At(view, offset);
-    checkPadding(view.bytes, 0, offset, offset + 4 + keyLength, valueOffset);
+    checkPadding(view.bytes, base, offset, offset + 4 + keyLength, valueOffset);
     key = sink.newKey(view, offset + 4, keyLength);
   }
   sink.last = key;
   sink.entry(key, float64At(view, valueOffset), float64At(view, valueOffset + 8));
-  return valueOffset + VALUE_PAIR_SIZE;
 }
 
 /**
