@@ -74,6 +74,9 @@ function recordRound(round: number): void {
 
 switch (scenario as Scenario) {
   case 'stay-alive':
+  // These two have their SIGTERM listener, registered above before any metric.
+  case 'graceful-once':
+  case 'reraise-in-handler':
     record(count);
     afterWritten(() => send({ type: 'flushed', total }));
     stayAlive();
@@ -107,16 +110,6 @@ switch (scenario as Scenario) {
   case 'handles-sigterm':
     // The application's own SIGTERM handler keeps the process running: the library must not end it.
     process.on('SIGTERM', () => setTimeout(() => send({ type: 'still-running', total }), 300));
-    record(count);
-    afterWritten(() => send({ type: 'flushed', total }));
-    stayAlive();
-    break;
-  case 'graceful-once':
-    record(count);
-    afterWritten(() => send({ type: 'flushed', total }));
-    stayAlive();
-    break;
-  case 'reraise-in-handler':
     record(count);
     afterWritten(() => send({ type: 'flushed', total }));
     stayAlive();
